@@ -1,0 +1,94 @@
+# Civicstack: `make run` starts the platform; `make test` checks everything.
+SHELL := /bin/bash
+PYTHON_VERSION := $(shell cat .python-version)
+VENV := .venv
+PY := $(VENV)/bin/python
+CS := $(VENV)/bin/civicstack
+LOCK := requirements/dev.txt
+RUN_LOCK := requirements/base.txt
+
+.PHONY: run test lint typecheck imports pytest bench install install-run assets messages browsers lock demo clean
+
+# --- Python environment -------------------------------------------------------------------
+$(PY):
+	@py=$$(command -v python$(PYTHON_VERSION) || true); \
+	if [ -z "$$py" ] && command -v pyenv >/dev/null; then py=$$(pyenv which python$(PYTHON_VERSION) 2>/dev/null || true); fi; \
+	if [ -z "$$py" ]; then echo "Python $(PYTHON_VERSION) is needed (pyenv install $(PYTHON_VERSION))"; exit 1; fi; \
+	$$py -c 'import sys; assert sys.version_info[:2] == (3, 12), "Python 3.12 is required"' && \
+	$$py -m venv $(VENV)
+
+$(VENV)/.run-deps: $(PY) $(RUN_LOCK) pyproject.toml
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r $(RUN_LOCK)
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $@
+
+$(VENV)/.dev-deps: $(PY) $(LOCK) pyproject.toml
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r $(LOCK)
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $@ $(VENV)/.run-deps
+
+install-run: $(VENV)/.run-deps assets messages
+install: $(VENV)/.dev-deps assets messages
+
+# Welsh (and any other) interface translations: .po files are source, .mo files are built.
+messages: $(VENV)/.run-deps
+	@command -v msgfmt >/dev/null || { \
+		echo "Installing Debian's gettext for translations"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gettext >/dev/null; }
+	@if ls src/civicstack/locale/*/LC_MESSAGES/django.po >/dev/null 2>&1; then \
+		cd src/civicstack && ../../$(CS) compilemessages --verbosity 0; fi
+
+# Re-lock after changing dependencies in pyproject.toml (needs the dev environment).
+lock: $(VENV)/.dev-deps
+	$(VENV)/bin/uv pip compile pyproject.toml requirements/build.in --python-version 3.12 \
+		--generate-hashes --quiet -o $(RUN_LOCK)
+	$(VENV)/bin/uv pip compile pyproject.toml requirements/build.in --extra dev --python-version 3.12 \
+		--generate-hashes --quiet -o $(LOCK)
+
+# --- Front-end assets ---------------------------------------------------------------------
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+
+src/civicstack/static/build/civicstack.css: node_modules/.package-lock.json scripts/build-assets.mjs src/civicstack/static/scss/civicstack.scss
+	npm run --silent build
+
+assets: src/civicstack/static/build/civicstack.css
+
+# --- Run ------------------------------------------------------------------------------------
+run: install-run
+	$(CS) migrate --no-input
+	$(CS) demo load
+	$(CS) collectstatic --no-input --verbosity 0
+	@echo
+	@echo "Civicstack: http://127.0.0.1:8000/"
+	@$(CS) demo sign-ins
+	@echo "Press Ctrl-C to stop the web server, the worker and the scheduler."
+	@echo
+	$(CS) serve --host 127.0.0.1 --port 8000
+
+# --- Tests ----------------------------------------------------------------------------------
+browsers:
+	@command -v chromium >/dev/null || { \
+		echo "Installing Debian's chromium for browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+lint: $(VENV)/.dev-deps
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(VENV)/.dev-deps
+	$(VENV)/bin/mypy
+
+imports: $(VENV)/.dev-deps
+	$(VENV)/bin/lint-imports
+
+pytest: install browsers
+	$(VENV)/bin/pytest
+
+test: install browsers lint typecheck imports pytest
+
+bench: install
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) node_modules src/civicstack/static/build

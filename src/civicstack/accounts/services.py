@@ -1,0 +1,1126 @@
+"""Changes to people, agencies and staff roles; sign-up, sign-in, second factors, sessions.
+
+Every public function checks who may act, works in one transaction and records an audit
+event; emails go out only after the transaction commits. Rules live here, not in forms or
+views, so pages, commands and tasks behave the same.
+
+Failed sign-ins are counted in ``SignInAttempt`` (keyed hashes only) rather than written
+to the audit log one by one: an attacker must not be able to make the tamper-evident log,
+which serialises its appends, grow at will. Crossing a throttle limit is audited.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import unicodedata
+from dataclasses import dataclass
+from datetime import timedelta
+from importlib import import_module
+from typing import Any, Literal
+
+from django.conf import settings
+from django.contrib.auth import authenticate, login, logout, update_session_auth_hash
+from django.contrib.auth.password_validation import validate_password
+from django.contrib.sessions.backends.base import SessionBase
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+from civicstack.accounts import tokens
+from civicstack.accounts.constants import (
+    MFA_SETUP_REQUIRED_KEY,
+    MFA_VERIFIED_KEY,
+    SESSION_SEEN_KEY,
+    SESSION_STARTED_KEY,
+    SESSION_TIMED_OUT_KEY,
+    AgencyKind,
+    Role,
+)
+from civicstack.accounts.emails import email_send_on_commit
+from civicstack.accounts.models import (
+    Agency,
+    RecoveryCode,
+    SignInAttempt,
+    StaffMembership,
+    TOTPDevice,
+    User,
+    UserSession,
+    normalise_email,
+)
+from civicstack.accounts.totp import (
+    recovery_code_hash,
+    recovery_codes_new,
+    totp_code_at,
+    totp_code_clean,
+    totp_current_step,
+    totp_matching_step,
+    totp_secret_new,
+)
+from civicstack.core.audit import audit_event_record
+from civicstack.core.errors import (
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+    ValidationFailed,
+)
+from civicstack.core.middleware import client_address
+from civicstack.core.references import reference_next
+
+logger = logging.getLogger(__name__)
+
+_AGENCY_FIELDS = (
+    "kind",
+    "name_en",
+    "name_cy",
+    "description_en",
+    "description_cy",
+    "phone",
+    "opening_hours_en",
+    "opening_hours_cy",
+)
+
+# A pending sign-in (password accepted, second factor not yet given) lasts five minutes.
+PENDING_USER_KEY = "civicstack_pending_user"
+PENDING_AT_KEY = "civicstack_pending_at"
+PENDING_FAILURES_KEY = "civicstack_pending_failures"
+PENDING_SECONDS = 5 * 60
+SECOND_FACTOR_MAX_FAILURES = 5
+RECOVERY_CODES_SESSION_KEY = "civicstack_new_recovery_codes"
+_MAX_USER_AGENT = 300
+_BACKEND = "civicstack.accounts.backends.EmailBackend"
+
+# Rate limits kept in the cache (shared across processes once REDIS_URL is set).
+_VERIFY_RESEND_LIMIT = (3, 60 * 60)
+_PASSWORD_RESET_LIMIT = (3, 60 * 60)
+_REAUTH_LIMIT = (10, 15 * 60)
+
+SIGN_IN_FAILED_MESSAGE = _("Enter the email address and password for your account")
+
+# Demo people: never created in production. Staff share one TOTP secret so any
+# authenticator app (or ``civicstack demo_totp EMAIL``) can produce their codes.
+DEMO_PASSWORD = "civicstack-demo-password"  # noqa: S105 - documented demo credential
+DEMO_TOTP_SECRET = "CIVICSTACKDEMOCIVICSTACKDEMO2345"  # noqa: S105 - documented demo secret
+DEMO_AGENCY_COUNT = 2
+DEMO_CITIZEN_EMAIL = "citizen@example.org"
+DEMO_PLATFORM_ADMIN_EMAIL = "platform-admin@example.org"
+_DEMO_STAFF_ROLES = (
+    (Role.CASEWORKER, "caseworker", "Caseworker"),
+    (Role.SUPERVISOR, "supervisor", "Supervisor"),
+    (Role.SERVICE_OWNER, "service-owner", "Service owner"),
+    (Role.AGENCY_ADMIN, "agency-admin", "Agency admin"),
+)
+
+
+# --- Small helpers --------------------------------------------------------------------
+
+
+def _invalid(field: str, message: str | Promise) -> ValidationFailed:
+    return ValidationFailed(field_errors={field: [message]})
+
+
+def _has_control_characters(value: str) -> bool:
+    return any(unicodedata.category(char) in {"Cc", "Cf", "Cs", "Co"} for char in value)
+
+
+def _rate_limited(key: str, limit: tuple[int, int]) -> bool:
+    """Count one use of ``key``; return True when the limit for the window is exceeded."""
+    count, window = limit
+    cache_key = f"civicstack:accounts:{key}"
+    cache.add(cache_key, 0, timeout=window)
+    try:
+        used = cache.incr(cache_key)
+    except ValueError:
+        # The key expired between add and incr: this use starts a new window.
+        cache.set(cache_key, 1, timeout=window)
+        used = 1
+    return bool(used > count)
+
+
+def _password_check(*, field: str, password: str, user: User) -> None:
+    try:
+        validate_password(password, user=user)
+    except ValidationError as exc:
+        raise ValidationFailed(field_errors={field: list(exc.messages)}) from exc
+
+
+def _reauthenticate(*, user: User, password: str, field: str = "password") -> None:
+    """Check the person's current password, with a limit on wrong guesses."""
+    if _rate_limited(f"reauth:{user.pk}", _REAUTH_LIMIT):
+        raise RateLimited()
+    if not password or len(password) > 1024 or not user.check_password(password):
+        raise _invalid(field, _("Your password is not correct"))
+
+
+def _full_name_clean(full_name: str) -> str:
+    cleaned = " ".join(full_name.split())
+    if not cleaned:
+        raise _invalid("full_name", _("Enter your full name"))
+    if len(cleaned) > 200:
+        raise _invalid("full_name", _("Full name must be 200 characters or fewer"))
+    if _has_control_characters(cleaned):
+        raise _invalid("full_name", _("Full name must only include letters, spaces and marks"))
+    return cleaned
+
+
+def _email_clean(email: str, *, field: str = "email") -> str:
+    cleaned = normalise_email(email)
+    if not cleaned:
+        raise _invalid(field, _("Enter your email address"))
+    if len(cleaned) > 254 or "@" not in cleaned or _has_control_characters(cleaned):
+        raise _invalid(
+            field, _("Enter an email address in the correct format, like name@example.com")
+        )
+    return cleaned
+
+
+def _session_store_class() -> type[SessionBase]:
+    store: type[SessionBase] = import_module(settings.SESSION_ENGINE).SessionStore
+    return store
+
+
+def _sessions_end(*, user: User, keep_session_key: str | None = None) -> int:
+    """End every open session of ``user`` but ``keep_session_key``; return how many."""
+    store = _session_store_class()
+    open_sessions = UserSession.objects.select_for_update().filter(user=user, ended_at__isnull=True)
+    if keep_session_key:
+        open_sessions = open_sessions.exclude(session_key=keep_session_key)
+    keys = list(open_sessions.values_list("session_key", flat=True))
+    for key in keys:
+        store(session_key=key).delete()
+    if keys:
+        UserSession.objects.filter(user=user, session_key__in=keys).update(ended_at=timezone.now())
+    return len(keys)
+
+
+def _session_key_rotate(request: HttpRequest, rotate: Any) -> None:
+    """Give the session a new id (via ``rotate``) and move its UserSession row along."""
+    old_key = request.session.session_key
+    rotate()
+    request.session.save()
+    new_key = request.session.session_key
+    if old_key and new_key and old_key != new_key:
+        UserSession.objects.filter(session_key=old_key).update(session_key=new_key)
+
+
+# --- Agencies -------------------------------------------------------------------------
+
+
+def agency_upsert(*, slug: str, values: dict[str, Any], actor: Any | None) -> tuple[Agency, bool]:
+    """Create the agency ``slug`` or bring it up to date; return it and whether it changed.
+
+    Only platform admins (or the system, for demo and seed data: ``actor=None``) may do this.
+    Running it twice with the same values changes nothing and records nothing.
+    """
+    if actor is not None:
+        from civicstack.accounts.selectors import user_is_platform_admin
+
+        if not user_is_platform_admin(user=actor):
+            raise PermissionDenied()
+    if values.get("kind") not in AgencyKind.values:
+        raise ValidationFailed(field_errors={"kind": [_("Select central or local")]})
+    cleaned = {name: values.get(name, "") or "" for name in _AGENCY_FIELDS}
+    with transaction.atomic():
+        agency = Agency.objects.select_for_update().filter(slug=slug).first()
+        if agency is None:
+            agency = Agency.objects.create(
+                slug=slug, reference=reference_next(prefix="AGY", width=4), **cleaned
+            )
+            audit_event_record(action="accounts.agency.created", actor=actor, obj=agency)
+            return agency, True
+        changed = [name for name in _AGENCY_FIELDS if getattr(agency, name) != cleaned[name]]
+        if not changed:
+            return agency, False
+        for name in changed:
+            setattr(agency, name, cleaned[name])
+        agency.save()
+        audit_event_record(
+            action="accounts.agency.updated", actor=actor, obj=agency, data={"fields": changed}
+        )
+        return agency, True
+
+
+# --- Sign-up and email verification ---------------------------------------------------
+
+
+def _verification_send(user: User) -> None:
+    token = tokens.link_token_make(user=user, purpose=tokens.PURPOSE_VERIFY_EMAIL)
+    email_send_on_commit(
+        name="verify_email",
+        to=user.email,
+        preferred=user.preferred_language,
+        context={"full_name": user.full_name},
+        link=("accounts:verify-email", {"token": token}),
+    )
+
+
+def user_sign_up(*, email: str, full_name: str, password: str, language: str = "en") -> User | None:
+    """Create a citizen's account and email a verification link; return the new person.
+
+    When the address already has an account nothing is created and its owner is told by
+    email instead; None is returned, and the page shows the same "check your email" as for
+    a new account, so sign-up cannot be used to find out who has an account.
+    """
+    cleaned_email = _email_clean(email)
+    cleaned_name = _full_name_clean(full_name)
+    language = language if language in dict(settings.LANGUAGES) else "en"
+    _password_check(
+        field="password",
+        password=password,
+        user=User(email=cleaned_email, full_name=cleaned_name),
+    )
+    with transaction.atomic():
+        existing = User.objects.filter(email=cleaned_email).first()
+        if existing is None:
+            try:
+                with transaction.atomic():
+                    user = User.objects.create_user(
+                        cleaned_email,
+                        password,
+                        full_name=cleaned_name,
+                        preferred_language=language,
+                        password_changed_at=timezone.now(),
+                    )
+            except IntegrityError:
+                existing = User.objects.get(email=cleaned_email)
+            else:
+                audit_event_record(action="accounts.user.signed_up", actor=None, obj=user)
+                _verification_send(user)
+                return user
+        audit_event_record(
+            action="accounts.user.sign_up_for_existing_address", actor=None, obj=existing
+        )
+        email_send_on_commit(
+            name="account_exists",
+            to=existing.email,
+            preferred=existing.preferred_language,
+            link=("accounts:sign-in", {}),
+        )
+        return None
+
+
+def email_verification_resend(*, user: User) -> None:
+    """Send ``user`` a new verification link (at most three an hour)."""
+    if not user.is_authenticated or not user.is_active:
+        raise PermissionDenied()
+    if user.email_verified_at is not None:
+        return
+    if _rate_limited(f"verify-resend:{user.pk}", _VERIFY_RESEND_LIMIT):
+        raise RateLimited(_("You have asked for too many links. Wait an hour and try again."))
+    with transaction.atomic():
+        audit_event_record(action="accounts.email_verification.sent", actor=user, obj=user)
+        _verification_send(user)
+
+
+@dataclass(frozen=True)
+class EmailConfirmed:
+    """The outcome of a followed email link: who, and whether the address was changed."""
+
+    user: User
+    changed: bool
+
+
+def email_verify(*, token: str) -> EmailConfirmed:
+    """Confirm an email address from a link; each link works once.
+
+    A sign-up link marks the address verified; an email-change link moves the account to
+    the new address (and tells the old one). Raises LinkInvalid for a bad, expired or used
+    link, ValidationFailed when the new address has meanwhile been taken.
+    """
+    with transaction.atomic():
+        content = tokens.link_token_read(
+            token=token,
+            purposes=(tokens.PURPOSE_VERIFY_EMAIL, tokens.PURPOSE_CHANGE_EMAIL),
+            for_update=True,
+        )
+        user = content.user
+        now = timezone.now()
+        if content.purpose == tokens.PURPOSE_VERIFY_EMAIL:
+            user.email_verified_at = now
+            user.save(update_fields=["email_verified_at"])
+            audit_event_record(action="accounts.email.verified", actor=None, obj=user)
+            return EmailConfirmed(user=user, changed=False)
+        new_email = content.data.get("email", "")
+        if User.objects.filter(email=new_email).exclude(pk=user.pk).exists():
+            raise _invalid("token", _("That email address is already used by another account"))
+        old_email = user.email
+        user.email = new_email
+        user.email_verified_at = now
+        user.save(update_fields=["email", "email_verified_at"])
+        audit_event_record(
+            action="accounts.email.changed", actor=None, obj=user, data={"fields": ["email"]}
+        )
+        email_send_on_commit(name="email_changed", to=old_email, preferred=user.preferred_language)
+        return EmailConfirmed(user=user, changed=True)
+
+
+def email_change_request(*, user: User, new_email: str, password: str) -> None:
+    """Send a link to ``new_email`` that moves the account there; tell the current address.
+
+    Needs the current password. If the new address already has an account, its owner is
+    told instead, and the person asking sees the same page either way.
+    """
+    if not user.is_authenticated or not user.is_active:
+        raise PermissionDenied()
+    cleaned = _email_clean(new_email, field="new_email")
+    _reauthenticate(user=user, password=password)
+    if cleaned == user.email:
+        raise _invalid("new_email", _("Enter a different email address from your current one"))
+    with transaction.atomic():
+        audit_event_record(action="accounts.email_change.requested", actor=user, obj=user)
+        taken = User.objects.filter(email=cleaned).exclude(pk=user.pk).exists()
+        if taken:
+            email_send_on_commit(
+                name="email_change_taken", to=cleaned, preferred=user.preferred_language
+            )
+        else:
+            token = tokens.link_token_make(
+                user=user, purpose=tokens.PURPOSE_CHANGE_EMAIL, data={"email": cleaned}
+            )
+            email_send_on_commit(
+                name="email_change_confirm",
+                to=cleaned,
+                preferred=user.preferred_language,
+                link=("accounts:verify-email", {"token": token}),
+            )
+        email_send_on_commit(
+            name="email_change_requested", to=user.email, preferred=user.preferred_language
+        )
+
+
+# --- Passwords ------------------------------------------------------------------------
+
+
+def password_reset_request(*, email: str) -> None:
+    """Email a reset link if ``email`` has an active account; do nothing visible otherwise.
+
+    At most three links an hour go to one account, so the form cannot flood a mailbox.
+    """
+    cleaned = normalise_email(email)
+    user = User.objects.filter(email=cleaned, is_active=True).first()
+    if user is None or len(cleaned) > 254:
+        return
+    if _rate_limited(f"password-reset:{user.pk}", _PASSWORD_RESET_LIMIT):
+        return
+    with transaction.atomic():
+        audit_event_record(action="accounts.password_reset.requested", actor=None, obj=user)
+        token = tokens.link_token_make(user=user, purpose=tokens.PURPOSE_PASSWORD_RESET)
+        email_send_on_commit(
+            name="password_reset",
+            to=user.email,
+            preferred=user.preferred_language,
+            link=("accounts:password-reset-confirm", {"token": token}),
+        )
+
+
+def password_reset_complete(*, token: str, password: str) -> User:
+    """Set a new password from a reset link and end every session of the account.
+
+    Following the link proves the person reads the account's email, so an unverified
+    address becomes verified.
+    """
+    with transaction.atomic():
+        user = tokens.link_token_read(
+            token=token, purposes=(tokens.PURPOSE_PASSWORD_RESET,), for_update=True
+        ).user
+        _password_check(field="password", password=password, user=user)
+        now = timezone.now()
+        user.set_password(password)
+        user.password_changed_at = now
+        if user.email_verified_at is None:
+            user.email_verified_at = now
+        user.save(update_fields=["password", "password_changed_at", "email_verified_at"])
+        ended = _sessions_end(user=user)
+        audit_event_record(
+            action="accounts.password.reset",
+            actor=None,
+            obj=user,
+            data={"sessions_ended": ended},
+        )
+        email_send_on_commit(
+            name="password_changed", to=user.email, preferred=user.preferred_language
+        )
+        return user
+
+
+def password_change(
+    *, request: HttpRequest, user: User, current_password: str, new_password: str
+) -> None:
+    """Change the password of the signed-in person and end their other sessions."""
+    if not user.is_authenticated or not user.is_active or request.user.pk != user.pk:
+        raise PermissionDenied()
+    _reauthenticate(user=user, password=current_password, field="current_password")
+    _password_check(field="new_password", password=new_password, user=user)
+    with transaction.atomic():
+        user.set_password(new_password)
+        user.password_changed_at = timezone.now()
+        user.save(update_fields=["password", "password_changed_at"])
+        ended = _sessions_end(user=user, keep_session_key=request.session.session_key)
+        _session_key_rotate(request, lambda: update_session_auth_hash(request, user))
+        audit_event_record(
+            action="accounts.password.changed",
+            actor=user,
+            obj=user,
+            data={"sessions_ended": ended},
+        )
+        email_send_on_commit(
+            name="password_changed", to=user.email, preferred=user.preferred_language
+        )
+
+
+# --- Brute-force protection -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _AttemptKeys:
+    account: str
+    address: str
+    device: tokens.DeviceEntry | None
+
+
+def _attempt_keys(request: HttpRequest, email: str) -> _AttemptKeys:
+    account = tokens.account_key(email)
+    entries = tokens.device_entries_read(request.COOKIES.get(tokens.device_cookie_name()))
+    return _AttemptKeys(
+        account=account,
+        address=tokens.address_key(client_address(request)),
+        device=tokens.device_entry_for(entries, account),
+    )
+
+
+def _recent_attempts() -> QuerySet[SignInAttempt]:
+    since = timezone.now() - timedelta(seconds=settings.ACCOUNT_THROTTLE_WINDOW)
+    return SignInAttempt.objects.filter(at__gte=since)
+
+
+def _throttled_scopes(keys: _AttemptKeys) -> list[str]:
+    """Return which limits are reached for these keys (empty when the attempt may go on).
+
+    A browser with a valid device cookie for the account is held only to its own limit,
+    so an attacker failing against the account elsewhere cannot lock its owner out.
+    """
+    recent = _recent_attempts()
+    if keys.device is not None:
+        used = recent.filter(device_key=keys.device.device_key).count()
+        return ["device"] if used >= settings.ACCOUNT_THROTTLE_PER_ACCOUNT else []
+    scopes = []
+    untrusted = recent.filter(trusted_device=False)
+    if untrusted.filter(address_key=keys.address).count() >= settings.ACCOUNT_THROTTLE_PER_ADDRESS:
+        scopes.append("address")
+    if untrusted.filter(account_key=keys.account).count() >= settings.ACCOUNT_THROTTLE_PER_ACCOUNT:
+        scopes.append("account")
+    return scopes
+
+
+def _attempt_record(keys: _AttemptKeys, *, user: User | None, kind: str) -> None:
+    """Count a failed attempt; audit the moment a limit is reached."""
+    with transaction.atomic():
+        SignInAttempt.objects.create(
+            account_key=keys.account,
+            address_key=keys.address,
+            device_key=keys.device.device_key if keys.device else "",
+            trusted_device=keys.device is not None,
+        )
+        recent = _recent_attempts()
+        reached = []
+        if keys.device is not None:
+            if (
+                recent.filter(device_key=keys.device.device_key).count()
+                == settings.ACCOUNT_THROTTLE_PER_ACCOUNT
+            ):
+                reached.append("device")
+        else:
+            untrusted = recent.filter(trusted_device=False)
+            if (
+                untrusted.filter(address_key=keys.address).count()
+                == settings.ACCOUNT_THROTTLE_PER_ADDRESS
+            ):
+                reached.append("address")
+            if (
+                untrusted.filter(account_key=keys.account).count()
+                == settings.ACCOUNT_THROTTLE_PER_ACCOUNT
+            ):
+                reached.append("account")
+        for scope in reached:
+            audit_event_record(
+                action="accounts.sign_in.throttled",
+                actor=None,
+                obj=user,
+                data={"scope": scope, "kind": kind},
+            )
+
+
+def sign_in_attempts_prune(*, older_than: timedelta | None = None) -> int:
+    """Delete counted sign-in failures older than a day (or ``older_than``); return how many.
+
+    The scheduler calls this; rows inside the throttle window are always kept.
+    """
+    window = timedelta(seconds=settings.ACCOUNT_THROTTLE_WINDOW)
+    keep = max(older_than or timedelta(days=1), window)
+    with transaction.atomic():
+        deleted, _counts = SignInAttempt.objects.filter(at__lt=timezone.now() - keep).delete()
+        if deleted:
+            audit_event_record(
+                action="accounts.sign_in_attempts.pruned", actor=None, data={"deleted": deleted}
+            )
+    return deleted
+
+
+# --- Sign-in, second factor, sign-out -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SignInOutcome:
+    """What happened to a sign-in step, and what the page should do next.
+
+    ``device_cookie`` is the new value of the device cookie to set on the response.
+    """
+
+    status: Literal["signed_in", "second_factor", "failed", "wrong_code", "ended"]
+    user: User | None = None
+    device_cookie: str = ""
+    mfa_setup_required: bool = False
+
+
+def _pending_clear(session: SessionBase) -> None:
+    for key in (PENDING_USER_KEY, PENDING_AT_KEY, PENDING_FAILURES_KEY):
+        session.pop(key, None)
+
+
+def sign_in_pending_user(*, request: HttpRequest) -> User | None:
+    """Return the person whose password was accepted in this browser in the last 5 minutes."""
+    user_id = request.session.get(PENDING_USER_KEY)
+    started = request.session.get(PENDING_AT_KEY)
+    if not user_id or not isinstance(started, int):
+        return None
+    if time.time() - started > PENDING_SECONDS:
+        _pending_clear(request.session)
+        return None
+    user = User.objects.filter(pk=user_id, is_active=True).select_related("totp_device").first()
+    if user is None or not user.has_mfa:
+        _pending_clear(request.session)
+        return None
+    return user
+
+
+def _sign_in_complete(
+    request: HttpRequest, user: User, *, method: str, mfa_verified: bool, keys: _AttemptKeys
+) -> SignInOutcome:
+    _pending_clear(request.session)
+    request.session.pop(SESSION_TIMED_OUT_KEY, None)
+    request.session.pop(RECOVERY_CODES_SESSION_KEY, None)
+    if request.session.get("_auth_user_id"):
+        # Someone else (or the same person) was signed in here: start from a clean session.
+        request.session.flush()
+    with transaction.atomic():
+        login(request, user, backend=_BACKEND)
+        now = int(time.time())
+        request.session[SESSION_STARTED_KEY] = now
+        request.session[SESSION_SEEN_KEY] = now
+        request.session[MFA_VERIFIED_KEY] = mfa_verified
+        setup_required = user.mfa_required and not user.has_mfa
+        if setup_required:
+            request.session[MFA_SETUP_REQUIRED_KEY] = True
+        request.session.save()
+        UserSession.objects.create(
+            user=user,
+            session_key=request.session.session_key or "",
+            ip_address=client_address(request),
+            user_agent=str(request.META.get("HTTP_USER_AGENT", ""))[:_MAX_USER_AGENT],
+        )
+        audit_event_record(
+            action="accounts.signed_in", actor=user, obj=user, data={"method": method}
+        )
+    entries = tokens.device_entries_read(request.COOKIES.get(tokens.device_cookie_name()))
+    return SignInOutcome(
+        status="signed_in",
+        user=user,
+        device_cookie=tokens.device_cookie_value(entries=entries, key=keys.account),
+        mfa_setup_required=setup_required,
+    )
+
+
+def sign_in_password(*, request: HttpRequest, email: str, password: str) -> SignInOutcome:
+    """Check an email address and password, within the throttle limits.
+
+    Returns ``failed`` alike for a wrong password, an unknown address, a disabled account
+    and a throttled attempt. With a second factor the sign-in becomes pending (status
+    ``second_factor``); without one the person is signed in.
+    """
+    keys = _attempt_keys(request, email)
+    if _throttled_scopes(keys):
+        _attempt_record(keys, user=None, kind="password")
+        return SignInOutcome(status="failed")
+    if len(email) > 254 or len(password) > 1024:
+        user = None
+    else:
+        authenticated = authenticate(request, email=email, password=password)
+        user = authenticated if isinstance(authenticated, User) else None
+    if user is None:
+        _attempt_record(keys, user=None, kind="password")
+        return SignInOutcome(status="failed")
+    if user.has_mfa:
+        # Not signed in yet: only the pending person's id and the time are kept.
+        request.session.cycle_key()
+        request.session[PENDING_USER_KEY] = str(user.pk)
+        request.session[PENDING_AT_KEY] = int(time.time())
+        request.session[PENDING_FAILURES_KEY] = 0
+        return SignInOutcome(status="second_factor", user=user)
+    return _sign_in_complete(request, user, method="password", mfa_verified=False, keys=keys)
+
+
+def _recovery_code_use(user: User, code: str) -> bool:
+    cleaned = code.strip()
+    if not cleaned or len(cleaned) > 64:
+        return False
+    candidate = RecoveryCode.objects.filter(
+        user=user, code_hash=recovery_code_hash(cleaned), used_at__isnull=True
+    ).first()
+    if candidate is None:
+        return False
+    # The conditional update makes the code single use even under concurrent requests.
+    used = RecoveryCode.objects.filter(pk=candidate.pk, used_at__isnull=True).update(
+        used_at=timezone.now()
+    )
+    return used == 1
+
+
+def _totp_use(user: User, code: str, *, confirmed: bool = True) -> bool:
+    """Accept a TOTP code once: its time step must be later than the last one used."""
+    device = (
+        TOTPDevice.objects.select_for_update()
+        .filter(user=user, confirmed_at__isnull=not confirmed)
+        .first()
+    )
+    if device is None:
+        return False
+    step = totp_matching_step(secret=device.secret, code=code)
+    if step is None or step <= device.last_used_step:
+        return False
+    device.last_used_step = step
+    device.save(update_fields=["last_used_step", "updated_at"])
+    return True
+
+
+def sign_in_second_factor(*, request: HttpRequest, code: str) -> SignInOutcome:
+    """Finish a pending sign-in with an authenticator code or a recovery code.
+
+    Five wrong codes end the pending sign-in; each wrong code also counts against the
+    account's throttle, so restarting the sign-in does not give unlimited guesses.
+    """
+    user = sign_in_pending_user(request=request)
+    if user is None:
+        return SignInOutcome(status="ended")
+    keys = _attempt_keys(request, user.email)
+    method = ""
+    if not _throttled_scopes(keys) and len(code) <= 64:
+        with transaction.atomic():
+            cleaned = totp_code_clean(code)
+            if cleaned.isascii() and cleaned.isdigit():
+                if _totp_use(user, cleaned):
+                    method = "totp"
+            elif _recovery_code_use(user, code):
+                method = "recovery_code"
+                audit_event_record(action="accounts.mfa.recovery_code_used", actor=user, obj=user)
+    if method:
+        return _sign_in_complete(request, user, method=method, mfa_verified=True, keys=keys)
+    _attempt_record(keys, user=user, kind="second_factor")
+    failures = int(request.session.get(PENDING_FAILURES_KEY, 0)) + 1
+    if failures >= SECOND_FACTOR_MAX_FAILURES:
+        _pending_clear(request.session)
+        with transaction.atomic():
+            audit_event_record(action="accounts.sign_in.second_factor_locked", actor=None, obj=user)
+        return SignInOutcome(status="ended", user=user)
+    request.session[PENDING_FAILURES_KEY] = failures
+    return SignInOutcome(status="wrong_code", user=user)
+
+
+def sign_out(*, request: HttpRequest) -> None:
+    """End the current session (and its entry on the sessions page)."""
+    user = request.user
+    key = request.session.session_key
+    with transaction.atomic():
+        if isinstance(user, User) and user.is_authenticated:
+            if key:
+                UserSession.objects.filter(session_key=key, ended_at__isnull=True).update(
+                    ended_at=timezone.now()
+                )
+            audit_event_record(action="accounts.signed_out", actor=user, obj=user)
+        logout(request)
+
+
+def session_expire(*, request: HttpRequest, reason: str) -> None:
+    """Sign the person out because their session timed out or was ended elsewhere."""
+    user = request.user
+    key = request.session.session_key
+    with transaction.atomic():
+        if key:
+            UserSession.objects.filter(session_key=key, ended_at__isnull=True).update(
+                ended_at=timezone.now()
+            )
+        if isinstance(user, User) and user.is_authenticated:
+            audit_event_record(
+                action="accounts.session.expired", actor=None, obj=user, data={"reason": reason}
+            )
+        logout(request)
+    request.session[SESSION_TIMED_OUT_KEY] = True
+
+
+def sessions_end_others(*, request: HttpRequest, user: User) -> int:
+    """Sign ``user`` out of every session but this one; return how many ended."""
+    if not user.is_authenticated or request.user.pk != user.pk:
+        raise PermissionDenied()
+    with transaction.atomic():
+        ended = _sessions_end(user=user, keep_session_key=request.session.session_key)
+        audit_event_record(
+            action="accounts.sessions.ended_others",
+            actor=user,
+            obj=user,
+            data={"sessions_ended": ended},
+        )
+    return ended
+
+
+# --- Second factor enrolment ----------------------------------------------------------
+
+
+def mfa_enrolment_start(*, user: User) -> TOTPDevice:
+    """Return the authenticator app being set up for ``user``, making a secret if needed."""
+    if not user.is_authenticated or not user.is_active:
+        raise PermissionDenied()
+    with transaction.atomic():
+        device = TOTPDevice.objects.select_for_update().filter(user=user).first()
+        if device is not None and device.confirmed_at is not None:
+            raise PermissionDenied(_("You have already set up an authenticator app."))
+        if device is None:
+            device = TOTPDevice.objects.create(user=user, secret=totp_secret_new())
+            audit_event_record(action="accounts.mfa.enrolment_started", actor=user, obj=user)
+        return device
+
+
+def _recovery_codes_replace(user: User) -> list[str]:
+    codes = recovery_codes_new()
+    RecoveryCode.objects.filter(user=user).delete()
+    RecoveryCode.objects.bulk_create(
+        RecoveryCode(user=user, code_hash=recovery_code_hash(code)) for code in codes
+    )
+    return codes
+
+
+def mfa_enrolment_confirm(*, request: HttpRequest, user: User, code: str) -> list[str]:
+    """Confirm the authenticator app with a code from it; return ten new recovery codes.
+
+    The session then counts as having passed the second factor, and gets a new id.
+    """
+    if not user.is_authenticated or not user.is_active or request.user.pk != user.pk:
+        raise PermissionDenied()
+    if _rate_limited(f"mfa-confirm:{user.pk}", _REAUTH_LIMIT):
+        raise RateLimited()
+    with transaction.atomic():
+        if not _totp_use(user, code, confirmed=False):
+            raise _invalid("code", _("Enter the 6-digit code shown in your authenticator app"))
+        TOTPDevice.objects.filter(user=user).update(confirmed_at=timezone.now())
+        codes = _recovery_codes_replace(user)
+        audit_event_record(action="accounts.mfa.enrolled", actor=user, obj=user)
+        request.session[MFA_VERIFIED_KEY] = True
+        request.session.pop(MFA_SETUP_REQUIRED_KEY, None)
+        _session_key_rotate(request, request.session.cycle_key)
+        email_send_on_commit(name="mfa_added", to=user.email, preferred=user.preferred_language)
+    return codes
+
+
+def mfa_recovery_codes_regenerate(*, user: User, password: str) -> list[str]:
+    """Replace the recovery codes of ``user`` (needs the password); return the new ones."""
+    if not user.is_authenticated or not user.is_active or not user.has_mfa:
+        raise PermissionDenied()
+    _reauthenticate(user=user, password=password)
+    with transaction.atomic():
+        codes = _recovery_codes_replace(user)
+        audit_event_record(action="accounts.mfa.recovery_codes_replaced", actor=user, obj=user)
+    return codes
+
+
+def mfa_remove(*, request: HttpRequest, user: User, password: str) -> None:
+    """Remove the authenticator app and recovery codes of a citizen (needs the password).
+
+    Staff must keep a second factor, so they are refused.
+    """
+    if not user.is_authenticated or request.user.pk != user.pk or user.mfa_required:
+        raise PermissionDenied(_("Staff accounts must keep an authenticator app."))
+    if not user.has_mfa:
+        raise NotFound()
+    _reauthenticate(user=user, password=password)
+    with transaction.atomic():
+        TOTPDevice.objects.filter(user=user).delete()
+        RecoveryCode.objects.filter(user=user).delete()
+        audit_event_record(action="accounts.mfa.removed", actor=user, obj=user)
+        request.session[MFA_VERIFIED_KEY] = False
+        email_send_on_commit(name="mfa_removed", to=user.email, preferred=user.preferred_language)
+
+
+# --- Staff, agencies, disabling accounts ----------------------------------------------
+
+
+def _may_administer(actor: Any, agency: Agency) -> bool:
+    from civicstack.accounts.selectors import roles_in_agency, user_is_platform_admin
+
+    if not getattr(actor, "is_authenticated", False) or not actor.is_active:
+        return False
+    if user_is_platform_admin(user=actor):
+        return True
+    return bool(actor.is_staff and Role.AGENCY_ADMIN in roles_in_agency(user=actor, agency=agency))
+
+
+def staff_membership_grant(*, user: User, agency: Agency, role: str, actor: Any) -> StaffMembership:
+    """Give ``user`` a role in ``agency`` (making them staff); return the membership.
+
+    Agency admins may grant roles in their own agency; platform admins anywhere. Only
+    platform admins may make platform admins. Granting a role already held changes nothing.
+    """
+    from civicstack.accounts.selectors import user_is_platform_admin
+
+    if role not in Role.values:
+        raise _invalid("role", _("Select a role"))
+    if not _may_administer(actor, agency):
+        raise PermissionDenied()
+    if role == Role.PLATFORM_ADMIN and not user_is_platform_admin(user=actor):
+        raise PermissionDenied()
+    if not user.is_active:
+        raise _invalid("user", _("This account is disabled"))
+    with transaction.atomic():
+        membership, created = StaffMembership.objects.get_or_create(
+            user=user, agency=agency, role=role
+        )
+        if not created:
+            return membership
+        if not user.is_staff:
+            User.objects.filter(pk=user.pk).update(is_staff=True)
+            user.is_staff = True
+        audit_event_record(
+            action="accounts.staff_membership.granted",
+            actor=actor,
+            obj=membership,
+            data={"user": str(user.pk), "agency": str(agency.pk), "role": role},
+        )
+        return membership
+
+
+def staff_membership_revoke(*, user: User, agency: Agency, role: str, actor: Any) -> bool:
+    """Take a role in ``agency`` away from ``user``; return False if they did not hold it.
+
+    Someone left with no role at all stops being staff (unless a superuser).
+    """
+    from civicstack.accounts.selectors import user_is_platform_admin
+
+    if not _may_administer(actor, agency):
+        raise PermissionDenied()
+    if role == Role.PLATFORM_ADMIN and not user_is_platform_admin(user=actor):
+        raise PermissionDenied()
+    with transaction.atomic():
+        membership = (
+            StaffMembership.objects.select_for_update()
+            .filter(user=user, agency=agency, role=role)
+            .first()
+        )
+        if membership is None:
+            return False
+        membership_id = str(membership.pk)
+        membership.delete()
+        if not user.is_superuser and not StaffMembership.objects.filter(user=user).exists():
+            User.objects.filter(pk=user.pk).update(is_staff=False)
+            user.is_staff = False
+        audit_event_record(
+            action="accounts.staff_membership.revoked",
+            actor=actor,
+            object_type="accounts.staffmembership",
+            object_id=membership_id,
+            data={"user": str(user.pk), "agency": str(agency.pk), "role": role},
+        )
+        return True
+
+
+def _may_disable(actor: Any, user: User) -> bool:
+    from civicstack.accounts.selectors import user_is_platform_admin
+
+    if not getattr(actor, "is_authenticated", False) or actor.pk == user.pk:
+        return False
+    if user_is_platform_admin(user=actor):
+        return True
+    if user.is_superuser or user_is_platform_admin(user=user):
+        return False
+    agencies = Agency.objects.filter(memberships__user=user).distinct()
+    return any(_may_administer(actor, agency) for agency in agencies)
+
+
+def user_disable(*, user: User, actor: Any, reason: str) -> int:
+    """Disable an account and end all its sessions; return how many sessions ended.
+
+    Platform admins may disable anyone but themselves; agency admins, the staff of their
+    own agency (not platform admins). A reason is required and kept in the audit log.
+    """
+    if not _may_disable(actor, user):
+        raise PermissionDenied()
+    reason = " ".join(reason.split())
+    if not reason or len(reason) > 1000:
+        raise _invalid("reason", _("Enter why the account is being disabled"))
+    with transaction.atomic():
+        User.objects.filter(pk=user.pk).update(is_active=False)
+        user.is_active = False
+        ended = _sessions_end(user=user)
+        audit_event_record(
+            action="accounts.user.disabled",
+            actor=actor,
+            obj=user,
+            reason=reason,
+            data={"sessions_ended": ended},
+        )
+    return ended
+
+
+def user_enable(*, user: User, actor: Any, reason: str) -> None:
+    """Enable a disabled account again (same permissions as disabling)."""
+    if not _may_disable(actor, user):
+        raise PermissionDenied()
+    reason = " ".join(reason.split())
+    if not reason or len(reason) > 1000:
+        raise _invalid("reason", _("Enter why the account is being enabled"))
+    with transaction.atomic():
+        User.objects.filter(pk=user.pk).update(is_active=True)
+        user.is_active = True
+        audit_event_record(action="accounts.user.enabled", actor=actor, obj=user, reason=reason)
+
+
+# --- Demo people ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DemoPerson:
+    """One demo account: who it is and, for staff, their role and agency."""
+
+    email: str
+    full_name: str
+    description: str
+    role: str = ""
+    agency: Agency | None = None
+
+
+@dataclass(frozen=True)
+class DemoLoadReport:
+    """How many demo people were created (0 on a second run)."""
+
+    created: int
+
+
+def _demo_people() -> list[DemoPerson]:
+    people = [DemoPerson(email=DEMO_CITIZEN_EMAIL, full_name="Alex Citizen", description="Citizen")]
+    agencies = list(Agency.objects.order_by("slug")[:DEMO_AGENCY_COUNT])
+    for number, agency in enumerate(agencies, start=1):
+        suffix = "" if number == 1 else f"-{number}"
+        for role, prefix, label in _DEMO_STAFF_ROLES:
+            people.append(
+                DemoPerson(
+                    email=f"{prefix}{suffix}@example.org",
+                    full_name=f"Demo {label}{' ' + str(number) if number > 1 else ''}",
+                    description=f"{label}, {agency.name_en}",
+                    role=role,
+                    agency=agency,
+                )
+            )
+    people.append(
+        DemoPerson(
+            email=DEMO_PLATFORM_ADMIN_EMAIL,
+            full_name="Demo Platform admin",
+            description="Platform admin",
+            role=Role.PLATFORM_ADMIN,
+            agency=agencies[0] if agencies else None,
+        )
+    )
+    return people
+
+
+def demo_account_emails() -> set[str]:
+    """Return the addresses of the demo people for the agencies now in the database."""
+    return {person.email for person in _demo_people()}
+
+
+def accounts_demo_load() -> DemoLoadReport:
+    """Create the demo citizen, staff for the first agencies and a platform admin.
+
+    Idempotent: a second run creates nothing and records nothing. Refused in production.
+    Every demo account has the password ``DEMO_PASSWORD``; staff have a confirmed
+    authenticator app with the secret ``DEMO_TOTP_SECRET``.
+    """
+    if settings.PRODUCTION:
+        raise PermissionDenied(_("Demo people are never created in production."))
+    created = 0
+    now = timezone.now()
+    with transaction.atomic():
+        for person in _demo_people():
+            staff = bool(person.role)
+            user = User.objects.filter(email=person.email).first()
+            if user is None:
+                user = User.objects.create_user(
+                    person.email,
+                    DEMO_PASSWORD,
+                    full_name=person.full_name,
+                    is_staff=staff,
+                    is_superuser=person.role == Role.PLATFORM_ADMIN,
+                    email_verified_at=now,
+                    password_changed_at=now,
+                )
+                created += 1
+                audit_event_record(
+                    action="accounts.user.demo_created", actor=None, obj=user, data={"demo": True}
+                )
+            if not staff:
+                continue
+            if person.agency is not None:
+                membership, made = StaffMembership.objects.get_or_create(
+                    user=user, agency=person.agency, role=person.role
+                )
+                if made:
+                    audit_event_record(
+                        action="accounts.staff_membership.granted",
+                        actor=None,
+                        obj=membership,
+                        data={
+                            "user": str(user.pk),
+                            "agency": str(person.agency.pk),
+                            "role": person.role,
+                        },
+                    )
+            if not TOTPDevice.objects.filter(user=user).exists():
+                TOTPDevice.objects.create(user=user, secret=DEMO_TOTP_SECRET, confirmed_at=now)
+                audit_event_record(action="accounts.mfa.enrolled", actor=None, obj=user)
+    return DemoLoadReport(created=created)
+
+
+def demo_sign_ins() -> list[tuple[str, str, str]]:
+    """Return (description, email, password) for each demo person in the database."""
+    if settings.PRODUCTION:
+        return []
+    people = _demo_people()
+    emails = [person.email for person in people]
+    existing = list(User.objects.filter(email__in=emails).values_list("email", flat=True))
+    return [(p.description, p.email, DEMO_PASSWORD) for p in people if p.email in existing]
+
+
+def demo_totp_code(*, email: str) -> str:
+    """Return the current authenticator code of a demo member of staff.
+
+    Refused in production, and for anyone who is not a demo account with the demo secret.
+    """
+    if settings.PRODUCTION:
+        raise PermissionDenied(_("Demo codes are never shown in production."))
+    cleaned = normalise_email(email)
+    device = TOTPDevice.objects.filter(
+        user__email=cleaned, confirmed_at__isnull=False, secret=DEMO_TOTP_SECRET
+    ).first()
+    if device is None or cleaned not in demo_account_emails():
+        raise PermissionDenied(_("That is not a demo staff account."))
+    return totp_code_at(secret=device.secret, step=totp_current_step())

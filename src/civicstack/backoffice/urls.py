@@ -1,0 +1,29 @@
+from django.urls import path
+
+from civicstack.backoffice import views
+
+app_name = "backoffice"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("services", views.service_index, name="services"),
+    path("services/<slug:slug>", views.service_overview, name="service"),
+    path("services/<slug:slug>/edit", views.service_edit, name="service-edit"),
+    path("services/<slug:slug>/preview", views.service_preview, name="service-preview"),
+    path("services/<slug:slug>/publish", views.service_publish, name="service-publish"),
+    path("services/<slug:slug>/discard", views.service_discard, name="service-discard"),
+    path(
+        "services/<slug:slug>/revisions/<int:number>",
+        views.service_revision,
+        name="service-revision",
+    ),
+]
+
+urlpatterns += [
+    path("guides", views.guide_index, name="guides"),
+    path("guides/<slug:slug>", views.guide_overview, name="guide"),
+    path("guides/<slug:slug>/edit", views.guide_edit, name="guide-edit"),
+    path("guides/<slug:slug>/preview", views.guide_preview, name="guide-preview"),
+    path("guides/<slug:slug>/publish", views.guide_publish, name="guide-publish"),
+    path("guides/<slug:slug>/discard", views.guide_discard, name="guide-discard"),
+]

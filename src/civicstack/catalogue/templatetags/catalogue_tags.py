@@ -1,0 +1,38 @@
+"""Template helpers for bilingual content."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django import template
+from django.utils import translation
+from django.utils.html import format_html_join
+from django.utils.safestring import SafeString
+
+register = template.Library()
+
+
+@register.filter
+def tr(obj: Any, field: str) -> Any:
+    """Return ``obj``'s ``field`` in the active language (English if the Welsh is empty)."""
+    language = (translation.get_language() or "en")[:2]
+    if isinstance(obj, Mapping):
+        value = obj.get(f"{field}_{language}")
+        return value if value else obj.get(f"{field}_en", "")
+    value = getattr(obj, f"{field}_{language}", None)
+    return value if value else getattr(obj, f"{field}_en", "")
+
+
+@register.filter
+def paragraphs(text: str) -> SafeString:
+    """Render plain text as paragraphs, one per blank-line-separated block, escaped."""
+    blocks = [block.strip() for block in str(text or "").split("\n\n") if block.strip()]
+    return format_html_join("\n", '<p class="govuk-body">{}</p>', ((block,) for block in blocks))
+
+
+@register.filter
+def pounds(pence: int) -> str:
+    """Format integer pence as pounds (1400 -> £14, 1450 -> £14.50)."""
+    whole, part = divmod(int(pence), 100)
+    return f"£{whole:,}" if part == 0 else f"£{whole:,}.{part:02d}"

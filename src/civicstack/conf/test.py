@@ -1,0 +1,21 @@
+"""Settings for the test suite: the normal settings with the test environment selected.
+
+Everything still comes from the environment (DATABASE_URL and REDIS_URL switch the suite to
+PostgreSQL and Redis); this module only sets the defaults tests need before reading it.
+"""
+
+import os
+import tempfile
+
+os.environ.setdefault("CIVICSTACK_ENVIRONMENT", "test")
+os.environ.setdefault("CIVICSTACK_VAR_DIR", tempfile.mkdtemp(prefix="civicstack-test-"))
+
+from civicstack.conf.settings import *  # noqa: F403
+
+PASSWORD_HASHERS = [
+    # Fast hashing in tests, except where a test asks for the production hasher.
+    "django.contrib.auth.hashers.MD5PasswordHasher",
+    "civicstack.accounts.hashers.CivicstackArgon2PasswordHasher",
+]
+
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405

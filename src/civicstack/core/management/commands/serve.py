@@ -1,0 +1,106 @@
+"""``civicstack serve``: the web server, the task worker and the scheduler, together.
+
+Ctrl-C (or SIGTERM) stops all three. This is what ``make run`` starts; at scale each runs
+on its own machines instead.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from argparse import ArgumentParser
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+
+def web_command(*, host: str, port: int, workers: int, threads: int) -> list[str]:
+    """Return the command that runs the web server with the benchmarked settings."""
+    return [
+        sys.executable,
+        "-m",
+        "granian",
+        "--interface",
+        "wsgi",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--blocking-threads",
+        str(threads),
+        "--no-ws",
+        "--log-level",
+        "warning",
+        "civicstack.wsgi:application",
+    ]
+
+
+class Command(BaseCommand):
+    help = "Run the web server, the task worker and the scheduler until Ctrl-C."
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+        parser.add_argument("--threads", type=int, default=2)
+        parser.add_argument("--no-worker", action="store_true")
+        parser.add_argument("--no-scheduler", action="store_true")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        commands = {
+            "web": web_command(
+                host=options["host"],
+                port=options["port"],
+                workers=options["workers"],
+                threads=options["threads"],
+            )
+        }
+        manage = [sys.executable, "-m", "civicstack"]
+        if not options["no_worker"]:
+            if str(settings.TASKS["default"]["BACKEND"]).startswith("django_tasks_rq"):
+                commands["worker"] = [*manage, "rqworker", "default"]
+            else:
+                commands["worker"] = [*manage, "db_worker", "--interval", "1"]
+        if not options["no_scheduler"]:
+            commands["scheduler"] = [*manage, "scheduler"]
+        web_env = {**os.environ, "CIVICSTACK_WARM_SEARCH": "1"}
+        processes = {
+            name: subprocess.Popen(command, env=web_env if name == "web" else None)
+            for name, command in commands.items()
+        }
+        stopping = {"now": False}
+
+        def stop(signum: int, frame: object) -> None:
+            stopping["now"] = True
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        self.stdout.write(f"Civicstack is running on http://{options['host']}:{options['port']}/")
+        exit_code = 0
+        try:
+            while not stopping["now"]:
+                for name, process in processes.items():
+                    if process.poll() is not None:
+                        self.stderr.write(f"{name} stopped (exit {process.returncode}); stopping")
+                        stopping["now"] = True
+                        exit_code = 1
+                time.sleep(0.5)
+        finally:
+            for process in processes.values():
+                if process.poll() is None:
+                    process.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            for process in processes.values():
+                try:
+                    process.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    process.kill()
+            self.stdout.write("Stopped web server, worker and scheduler.")
+        if exit_code:
+            raise SystemExit(exit_code)

@@ -1,0 +1,29 @@
+"""URL configuration: language-prefixed pages (/en/, /cy/), plus health, API and admin."""
+
+from django.conf.urls.i18n import i18n_patterns
+from django.contrib import admin
+from django.urls import URLPattern, URLResolver, include, path
+
+from civicstack.backoffice.admin_site import restrict_admin_to_platform_admins
+from civicstack.core import views as core_views
+
+restrict_admin_to_platform_admins(admin.site)
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("health/live", core_views.liveness, name="health-live"),
+    path("health/ready", core_views.readiness, name="health-ready"),
+]
+
+urlpatterns += i18n_patterns(
+    path("", include("civicstack.portal.urls")),
+    path("", include("civicstack.catalogue.urls")),
+    path("account/", include("civicstack.accounts.urls")),
+    path("back-office/", include("civicstack.backoffice.urls")),
+    path("back-office/django-admin/", admin.site.urls),
+    prefix_default_language=True,
+)
+
+handler400 = "civicstack.core.views.bad_request"
+handler403 = "civicstack.core.views.permission_denied"
+handler404 = "civicstack.core.views.page_not_found"
+handler500 = "civicstack.core.views.server_error"
