@@ -57,8 +57,10 @@ def clean_service_content(raw: dict[str, Any]) -> dict[str, Any]:
             value = value.replace("\r\n", "\n").strip()
             if "\x00" in value:
                 errors[key] = [_("Remove the control characters")]
-            elif name in {"title", "summary"} and not value:
-                errors[key] = [_("Enter the %(field)s") % {"field": name.replace("_", " ")}]
+            elif name == "title" and not value:
+                errors[key] = [_("Enter the title")]
+            elif name == "summary" and not value:
+                errors[key] = [_("Enter the summary")]
             elif len(value) > limit:
                 errors[key] = [_("Must be %(limit)d characters or fewer") % {"limit": limit}]
             content[key] = value
