@@ -141,7 +141,9 @@ class StaffMembershipAdmin(PlatformAdminOnly):
     list_filter = ("role", "agency")
     search_fields = ("user__email", "user__full_name", "agency__name_en")
     list_select_related = ("user", "agency")
-    autocomplete_fields = ("user", "agency")
+    # Raw id inputs, not autocomplete: Django's autocomplete widget crashes when a form is
+    # shown again with a value that is not a UUID; the raw id widget reports an error.
+    raw_id_fields = ("user", "agency")
     fields = ("user", "agency", "role")
 
     def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
