@@ -88,6 +88,9 @@ pytest: install browsers
 test: install browsers lint typecheck imports pytest
 
 bench: install
+	@command -v wrk >/dev/null || { \
+		echo "Installing Debian's wrk for load tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 	$(PY) bench/run.py
 
 clean:
