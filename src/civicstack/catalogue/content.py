@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from django.db.models import F
@@ -25,9 +26,11 @@ _LIST_ITEM_LIMIT = 300
 
 
 def bump_catalogue_version() -> None:
-    updated = CatalogueState.objects.filter(pk=1).update(version=F("version") + 1)
+    """Record that published content changed (inside the caller's transaction)."""
+    token = secrets.token_hex(16)
+    updated = CatalogueState.objects.filter(pk=1).update(version=F("version") + 1, token=token)
     if not updated:
-        CatalogueState.objects.get_or_create(pk=1, defaults={"version": 1})
+        CatalogueState.objects.get_or_create(pk=1, defaults={"version": 1, "token": token})
 
 
 def service_content(service: Service) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from civicstack.accounts import selectors as accounts_selectors
@@ -124,7 +124,16 @@ def catalogue_demo_load(*, path: Path = DEMO_CATALOGUE) -> LoadReport:
                 reason="demo data",
                 data={"created": len(report.created), "updated": len(report.updated)},
             )
+    if report.changed:
+        _refresh_planner_statistics()
     return report
+
+
+def _refresh_planner_statistics() -> None:
+    # After a bulk load the query planner's statistics are stale; without them SQLite
+    # walks every service for a guide's links instead of using the key index.
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
 
 
 def _note(report: LoadReport, outcome: str, label: str) -> None:
@@ -392,6 +401,77 @@ _WELSH = {
 }
 
 
+_SYLLABLES = (
+    "ba",
+    "be",
+    "bi",
+    "bo",
+    "bu",
+    "da",
+    "de",
+    "di",
+    "do",
+    "du",
+    "fa",
+    "fe",
+    "fi",
+    "fo",
+    "ka",
+    "ke",
+    "ki",
+    "ko",
+    "la",
+    "le",
+    "li",
+    "lo",
+    "lu",
+    "ma",
+    "me",
+    "mi",
+    "mo",
+    "mu",
+    "na",
+    "ne",
+    "ni",
+    "no",
+    "nu",
+    "pa",
+    "pe",
+    "pi",
+    "po",
+    "ra",
+    "re",
+    "ri",
+    "ro",
+    "ru",
+    "sa",
+    "se",
+    "si",
+    "so",
+    "ta",
+    "te",
+    "ti",
+    "to",
+    "va",
+    "ve",
+    "vi",
+    "wa",
+    "we",
+)
+
+
+def _filler_vocabulary(rng: random.Random) -> tuple[list[str], list[float]]:
+    # Body text for synthetic services: 3,000 made-up words drawn with a Zipf-like
+    # frequency, as words are in real prose, so a query term matches the services that
+    # are about it rather than every service.
+    words = sorted({"".join(rng.choices(_SYLLABLES, k=rng.randint(2, 4))) for _ in range(3200)})[
+        :3000
+    ]
+    rng.shuffle(words)
+    weights = [1.0 / (rank + 1) for rank in range(len(words))]
+    return words, weights
+
+
 def catalogue_synthetic_generate(*, count: int, seed: int = 20261127) -> int:
     """Add ``count`` published synthetic services (``synthetic-...``) for benchmarks.
 
@@ -406,6 +486,7 @@ def catalogue_synthetic_generate(*, count: int, seed: int = 20261127) -> int:
     existing = set(
         Service.objects.filter(slug__startswith="synthetic-").values_list("slug", flat=True)
     )
+    filler, weights = _filler_vocabulary(rng)
     now = timezone.now()
     batch: list[Service] = []
     topic_links: list[tuple[str, Topic]] = []
@@ -417,7 +498,7 @@ def catalogue_synthetic_generate(*, count: int, seed: int = 20261127) -> int:
         noun2 = rng.choice(_NOUNS)
         qualifier = rng.choice(_QUALIFIERS)
         agency = rng.choice(agencies)
-        words = " ".join(rng.choice(_NOUNS) for _ in range(120))
+        words = " ".join(rng.choices(filler, weights=weights, k=120))
         if slug in existing:
             continue
         title = f"{verb.capitalize()} a {noun.replace('-', ' ')} for {qualifier} ({number})"
@@ -469,4 +550,6 @@ def catalogue_synthetic_generate(*, count: int, seed: int = 20261127) -> int:
                 reason="benchmark data",
                 data={"count": created, "seed": seed},
             )
+    if created:
+        _refresh_planner_statistics()
     return created

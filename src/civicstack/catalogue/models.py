@@ -252,10 +252,15 @@ class GuideStepService(models.Model):
 
 
 class CatalogueState(models.Model):
-    """A counter bumped on every publish, so each process knows when to rebuild its index."""
+    """Changed on every publish, so each process knows when to rebuild its index and pages.
+
+    ``token`` is random on each change, so it names one committed state of the catalogue:
+    a counter could repeat after a rollback while the content differed.
+    """
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
     version = models.PositiveBigIntegerField(default=0)
+    token = models.CharField(max_length=32, default="initial")
 
     def __str__(self) -> str:
         return f"catalogue version {self.version}"

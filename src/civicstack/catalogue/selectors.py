@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import gc
 import threading
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Prefetch, QuerySet
+from django.urls import reverse
+from django.utils import translation
 
 from civicstack.accounts import selectors as accounts
 from civicstack.catalogue.models import (
@@ -238,18 +244,24 @@ class _IndexHolder:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.version: int | None = None
+        self.version: str | None = None
         self.index: SearchIndex | None = None
         self.titles: dict[str, tuple[str, str, str, str]] = {}
+        self.checked_at = 0.0
+        # Recent result pages of this index: popular searches repeat, and a page of
+        # results is immutable until the catalogue changes (the key holds its token).
+        self.results: OrderedDict[tuple[str, str, str, int, int], CatalogueSearchPage] = (
+            OrderedDict()
+        )
 
 
 _holder = _IndexHolder()
 
 
-def catalogue_version() -> int:
-    """Return the catalogue's version, bumped on every publish."""
-    state = CatalogueState.objects.filter(pk=1).values_list("version", flat=True).first()
-    return int(state or 0)
+def catalogue_version() -> str:
+    """Return a token naming the catalogue's current published state (changes on publish)."""
+    token = CatalogueState.objects.filter(pk=1).values_list("token", flat=True).first()
+    return token or "initial"
 
 
 def _documents() -> tuple[list[SearchDocument], dict[str, tuple[str, str, str, str]]]:
@@ -317,8 +329,12 @@ def _documents() -> tuple[list[SearchDocument], dict[str, tuple[str, str, str, s
 
 
 def _current_index() -> tuple[SearchIndex, dict[str, tuple[str, str, str, str]]]:
-    version = catalogue_version()
+    now = time.monotonic()
     index = _holder.index
+    if index is not None and now - _holder.checked_at < settings.CATALOGUE_CHECK_SECONDS:
+        return index, _holder.titles
+    version = catalogue_version()
+    _holder.checked_at = now
     if index is not None and _holder.version == version:
         return index, _holder.titles
     with _holder.lock:
@@ -327,6 +343,12 @@ def _current_index() -> tuple[SearchIndex, dict[str, tuple[str, str, str, str]]]
             _holder.index = SearchIndex(documents, field_weights=FIELD_WEIGHTS)
             _holder.titles = cards
             _holder.version = version
+            _holder.results.clear()
+            # The index is millions of small objects that live until the next rebuild;
+            # moving them out of the collector's reach keeps full collections (and the
+            # pauses they add to every request in the process) short.
+            gc.collect()
+            gc.freeze()
         return _holder.index, _holder.titles
 
 
@@ -338,6 +360,7 @@ class SearchResultItem:
     slug: str
     title: str
     summary: str
+    url: str
 
 
 @dataclass(frozen=True)
@@ -351,6 +374,7 @@ class CatalogueSearchPage:
 
 
 MAX_QUERY_LENGTH = 200
+SEARCH_RESULTS_CACHED = 2000
 
 
 def catalogue_search(
@@ -361,9 +385,42 @@ def catalogue_search(
     if not cleaned:
         return CatalogueSearchPage(query="", total=0, items=[], corrections={})
     index, cards = _current_index()
+    key = (_holder.version or "", language, cleaned, limit, offset)
+    with _holder.lock:
+        cached = _holder.results.get(key)
+        if cached is not None:
+            _holder.results.move_to_end(key)
+            return cached
+    page = _search_page(
+        index, cards, cleaned=cleaned, language=language, limit=limit, offset=offset
+    )
+    with _holder.lock:
+        if _holder.version == key[0]:
+            _holder.results[key] = page
+            while len(_holder.results) > SEARCH_RESULTS_CACHED:
+                _holder.results.popitem(last=False)
+    return page
+
+
+def _search_page(
+    index: SearchIndex,
+    cards: dict[str, tuple[str, str, str, str]],
+    *,
+    cleaned: str,
+    language: str,
+    limit: int,
+    offset: int,
+) -> CatalogueSearchPage:
     results: SearchResults = index.search(cleaned, language=language, limit=limit, offset=offset)
     items = []
     welsh = language == "cy"
+    # Reverse each kind's address once and fill in slugs: reversing per result costs more
+    # than the search itself on a full page.
+    with translation.override(language):
+        prefixes = {
+            "service": reverse("catalogue:service", args=["SLUG"]).removesuffix("SLUG"),
+            "guide": reverse("catalogue:guide", args=["SLUG"]).removesuffix("SLUG"),
+        }
     for hit in results.hits:
         card = cards.get(hit.key)
         if card is None:
@@ -376,6 +433,7 @@ def catalogue_search(
                 slug=slug,
                 title=(title_cy or title_en) if welsh else title_en,
                 summary=(summary_cy or summary_en) if welsh else summary_en,
+                url=prefixes[kind] + slug,
             )
         )
     return CatalogueSearchPage(

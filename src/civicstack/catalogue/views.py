@@ -8,12 +8,14 @@ from django.utils import translation
 from django.views.decorators.http import require_safe
 
 from civicstack.catalogue import selectors
+from civicstack.core.http import public_page
 
 PAGE_SIZE = 20
 MAX_PAGE = 500
 
 
 @require_safe
+@public_page
 def service_index(request: HttpRequest) -> HttpResponse:
     """List topics, each with its services (A to Z)."""
     return render(
@@ -24,6 +26,7 @@ def service_index(request: HttpRequest) -> HttpResponse:
 
 
 @require_safe
+@public_page
 def topic_detail(request: HttpRequest, slug: str) -> HttpResponse:
     """List the services of one topic."""
     topic = selectors.topic_get(slug=slug)
@@ -37,6 +40,7 @@ def topic_detail(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @require_safe
+@public_page
 def life_event_detail(request: HttpRequest, slug: str) -> HttpResponse:
     """Show the guides and services for one life event."""
     event = selectors.life_event_get(slug=slug)
@@ -54,6 +58,7 @@ def life_event_detail(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @require_safe
+@public_page
 def service_detail(request: HttpRequest, slug: str) -> HttpResponse:
     """Show a service page: what it is, who can apply, what you need, cost, how to apply."""
     service = selectors.service_get(slug=slug)
@@ -71,12 +76,14 @@ def service_detail(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @require_safe
+@public_page
 def guide_index(request: HttpRequest) -> HttpResponse:
     """List the step-by-step guides."""
     return render(request, "catalogue/guide_index.html", {"guides": selectors.guide_list()})
 
 
 @require_safe
+@public_page
 def guide_detail(request: HttpRequest, slug: str) -> HttpResponse:
     """Show a step-by-step guide with its numbered steps and linked services."""
     guide = selectors.guide_get(slug=slug)

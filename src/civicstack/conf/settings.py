@@ -66,6 +66,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "civicstack.portal.pagecache.PublicPageCacheMiddleware",
     "civicstack.core.middleware.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
@@ -148,6 +149,13 @@ else:
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Public pages for visitors without a session are served from each process's memory for
+# up to this many seconds (and never after the catalogue changes); 0 turns it off.
+PUBLIC_PAGE_CACHE_SECONDS = env.int("PUBLIC_PAGE_CACHE_SECONDS", 0 if TESTING else 60)
+# How often each process asks the database whether the catalogue changed (search index,
+# public pages): a publish is visible everywhere within this many seconds.
+CATALOGUE_CHECK_SECONDS = float(env.int("CATALOGUE_CHECK_SECONDS", 0 if TESTING else 1))
+
 # --- Cache, tasks ---------------------------------------------------------------------
 REDIS_URL = env.optional("REDIS_URL")
 if REDIS_URL:
@@ -174,6 +182,14 @@ else:
         }
     }
     TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+# Rendered template fragments that are the same for everyone (navigation, footer): kept in
+# each process's memory, since fetching them from Redis would cost more than rendering.
+FRAGMENT_CACHE: dict[str, object] = {
+    "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+    "LOCATION": "civicstack-fragments",
+    "TIMEOUT": 600,
+}
+CACHES["fragments"] = FRAGMENT_CACHE  # type: ignore[assignment]
 
 # --- Accounts, passwords, sessions ----------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

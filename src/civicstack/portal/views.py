@@ -7,9 +7,11 @@ from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
 from civicstack.catalogue import selectors as catalogue
+from civicstack.core.http import public_page
 
 
 @require_safe
+@public_page
 def home(request: HttpRequest) -> HttpResponse:
     """Show search, topics, life events and the step-by-step guides."""
     return render(
@@ -24,18 +26,21 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @require_safe
+@public_page
 def accessibility(request: HttpRequest) -> HttpResponse:
     """Show the accessibility statement."""
     return render(request, "portal/accessibility.html")
 
 
 @require_safe
+@public_page
 def privacy(request: HttpRequest) -> HttpResponse:
     """Show the privacy notice."""
     return render(request, "portal/privacy.html")
 
 
 @require_safe
+@public_page
 def cookies(request: HttpRequest) -> HttpResponse:
     """List the cookies set, all essential (so no cookie banner is needed)."""
     return render(request, "portal/cookies.html")
