@@ -151,7 +151,12 @@ class PublicPageCacheMiddleware:
         ttl = settings.PUBLIC_PAGE_CACHE_SECONDS
         if ttl <= 0 or request.method not in {"GET", "HEAD"} or not _anonymous(request):
             return self.get_response(request)
-        key = request.get_full_path()
+        if getattr(settings, "SECURE_SSL_REDIRECT", False) and not request.is_secure():
+            # The security middleware below redirects plain HTTP to HTTPS.
+            return self.get_response(request)
+        # get_host() checks ALLOWED_HOSTS (raising DisallowedHost, a 400), exactly as the
+        # stack would, and keys the page by host and scheme.
+        key = f"{request.scheme}://{request.get_host()}{request.get_full_path()}"
         try:
             version = page_cache.current_version()
         except DatabaseError:

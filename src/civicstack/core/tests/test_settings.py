@@ -69,10 +69,9 @@ def test_https_turns_on_hsts_and_host_prefixed_secure_cookies(tmp_path: Path) ->
     assert values["secure"] is True
 
 
-def test_production_refuses_to_start_without_a_secret_key(tmp_path: Path) -> None:
-    """Production never falls back to a generated key."""
-    clean = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"}
-    clean.update({"CIVICSTACK_ENVIRONMENT": "production", "CIVICSTACK_VAR_DIR": str(tmp_path)})
+def _start_up_error(env: dict[str, str], *, drop: str = "") -> str:
+    clean = {key: value for key, value in os.environ.items() if key != drop}
+    clean.update(env)
     result = subprocess.run(
         [sys.executable, "-c", "import civicstack.conf.settings"],
         env=clean,
@@ -81,20 +80,20 @@ def test_production_refuses_to_start_without_a_secret_key(tmp_path: Path) -> Non
         check=False,
     )
     assert result.returncode != 0
-    assert "SECRET_KEY must be set in production" in result.stderr
+    return result.stderr
+
+
+def test_production_refuses_to_start_without_a_secret_key(tmp_path: Path) -> None:
+    """Production never falls back to a generated key."""
+    error = _start_up_error(
+        {"CIVICSTACK_ENVIRONMENT": "production", "CIVICSTACK_VAR_DIR": str(tmp_path)},
+        drop="SECRET_KEY",
+    )
+    assert "SECRET_KEY must be set in production" in error
 
 
 @pytest.mark.parametrize("value", ["maybe", "2x"])
 def test_malformed_values_are_reported_by_name(tmp_path: Path, value: str) -> None:
     """A malformed variable stops start-up with a message naming it."""
-    clean = dict(os.environ)
-    clean.update({"HTTPS": value, "CIVICSTACK_VAR_DIR": str(tmp_path)})
-    result = subprocess.run(
-        [sys.executable, "-c", "import civicstack.conf.settings"],
-        env=clean,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode != 0
-    assert "HTTPS must be a boolean" in result.stderr
+    error = _start_up_error({"HTTPS": value, "CIVICSTACK_VAR_DIR": str(tmp_path)})
+    assert "HTTPS must be a boolean" in error

@@ -112,3 +112,22 @@ def test_the_cache_is_bounded() -> None:
             pagecache.CachedPage(version="v", stored_at=0.0, headers=(), body=b""),
         )
     assert len(cache) == pagecache.MAX_ENTRIES
+
+
+def test_unknown_hosts_are_refused_even_for_cached_pages() -> None:
+    """A cached page is not served for a Host outside ALLOWED_HOSTS."""
+    client = Client()
+    client.get("/en/")
+    response = client.get("/en/", HTTP_HOST="evil.example")
+    assert response.status_code == 400
+    assert "X-Cache" not in response
+
+
+def test_plain_http_is_not_served_from_the_cache_when_https_is_required() -> None:
+    """With SECURE_SSL_REDIRECT the redirect to HTTPS still happens."""
+    Client().get("/en/")
+    with override_settings(SECURE_SSL_REDIRECT=True):
+        # A new client loads the middleware with the setting in force.
+        response = Client().get("/en/")
+    assert response.status_code == 301
+    assert response["Location"].startswith("https://")
