@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from typing import Any
 
@@ -11,6 +12,8 @@ from django.utils.translation import gettext_lazy as _
 from civicstack.catalogue.constants import SERVICE_LIST_FIELDS, SERVICE_TEXT_FIELDS, Channel
 from civicstack.catalogue.models import CatalogueState, Service, Topic
 from civicstack.core.errors import ValidationFailed
+
+SLUG_PATTERN = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*", re.ASCII)
 
 # Limits on each bilingual field, matching the model columns.
 _TEXT_LIMITS = {
@@ -96,7 +99,9 @@ def clean_service_content(raw: dict[str, Any]) -> dict[str, Any]:
     else:
         content["channels"] = [c for c in Channel.values if c in channels]
     topics = raw.get("topics", [])
-    if not isinstance(topics, list) or not all(isinstance(t, str) for t in topics):
+    if not isinstance(topics, list) or not all(
+        isinstance(t, str) and SLUG_PATTERN.fullmatch(t) for t in topics
+    ):
         errors["topics"] = [_("Select the topics from the list")]
     else:
         known = set(Topic.objects.filter(slug__in=topics).values_list("slug", flat=True))
@@ -210,8 +215,11 @@ def clean_guide_content(raw: dict[str, Any]) -> dict[str, Any]:
         step["services"] = links[:MAX_STEP_SERVICES]
         wanted_slugs.update(step["services"])
         steps.append(step)
+    # Only well-formed slugs reach the database (PostgreSQL refuses NUL characters, and
+    # anything else could not name a service anyway).
+    queryable = {slug for slug in wanted_slugs if SLUG_PATTERN.fullmatch(slug)}
     known = set(
-        Service.objects.published().filter(slug__in=wanted_slugs).values_list("slug", flat=True)
+        Service.objects.published().filter(slug__in=queryable).values_list("slug", flat=True)
     )
     for index, step in enumerate(steps):
         unknown = [slug for slug in step["services"] if slug not in known]

@@ -173,6 +173,9 @@ if REDIS_URL:
         }
     }
     RQ_QUEUES = {"default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 300}}
+    # django-rq's admin dashboard is a page over a model with no table; the back office
+    # gets its own view of the task queue instead.
+    RQ_SHOW_ADMIN_LINK = False
     INSTALLED_APPS.append("django_rq")
 else:
     CACHES = {

@@ -140,3 +140,25 @@ def test_staff_see_only_their_agencies_services() -> None:
     assert list(selectors.services_for_staff(user=caseworker)) == [mine]
     assert selectors.service_for_staff(user=caseworker, slug=theirs.slug) is None
     assert selectors.service_for_staff(user=caseworker, slug=mine.slug) == mine
+
+
+def test_malformed_topic_and_service_slugs_never_reach_the_database() -> None:
+    """NUL characters and other junk in slugs are validation errors on every database."""
+    service = ServiceFactory()
+    owner = _staff(service.agency, Role.SERVICE_OWNER, "owner@example.org")
+    with pytest.raises(ValidationFailed) as caught:
+        services.service_draft_save(
+            service=service, actor=owner, content=_content(service, topics=["bad\x00slug"])
+        )
+    assert "topics" in caught.value.field_errors
+    with pytest.raises(ValidationFailed) as caught:
+        services.clean_guide_content(
+            {
+                "title_en": "T",
+                "title_cy": "T",
+                "summary_en": "S",
+                "summary_cy": "S",
+                "steps": [{"title_en": "a", "title_cy": "a", "services": "x\x00y\nOK slug"}],
+            }
+        )
+    assert "step-0-services" in caught.value.field_errors
