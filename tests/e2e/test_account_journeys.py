@@ -202,4 +202,19 @@ def test_staff_sign_in_with_code_reaches_the_back_office(
     slug = page.url.rstrip("/").rsplit("/", 1)[-1]
     visit(page, log, f"/en/back-office/services/{slug}/edit")
     expect(page.get_by_label("Title (English)")).not_to_have_value("")
+
+    # Editing a guide: add a step (no JavaScript needed), save the draft, preview it.
+    visit(page, log, "/en/back-office/guides")
+    visit(page, log, "/en/back-office/guides/moving-home")
+    visit(page, log, "/en/back-office/guides/moving-home/edit")
+    page.get_by_role("button", name="Add a step").click()
+    arrive(page, log, path="/en/back-office/guides/moving-home/edit")
+    steps = page.get_by_role("group", name=re.compile(r"^Step \d+$"))
+    last = steps.last
+    last.get_by_label("Title (English)").fill("Tell your bank")
+    last.get_by_label("Title (Welsh)").fill("Dweud wrth eich banc")
+    page.get_by_role("button", name="Save draft").click()
+    arrive(page, log, path="/en/back-office/guides/moving-home")
+    visit(page, log, "/en/back-office/guides/moving-home/preview")
+    expect(page.get_by_role("heading", name="Tell your bank")).to_be_visible()
     assert_clean(log)

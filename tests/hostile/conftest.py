@@ -120,11 +120,14 @@ def realistic_values(demo_world: dict[str, Any]) -> Callable[[Route, str], list[
     from civicstack.accounts import tokens
     from civicstack.accounts.models import User
     from civicstack.catalogue import selectors as catalogue
-    from civicstack.catalogue.models import LifeEvent, ServiceRevision
+    from civicstack.catalogue.models import GuideRevision, LifeEvent, ServiceRevision
 
     staff_service = catalogue.services_for_staff(user=demo_world["staff"]).first()
     assert staff_service is not None, "the demo service owner has services"
     revision = ServiceRevision.objects.filter(service=staff_service).order_by("number").first()
+    guide_revision = (
+        GuideRevision.objects.filter(guide__slug="moving-home").order_by("number").first()
+    )
     # Links for throwaway people, so a link used up by the crawl changes nobody it relies on.
     unverified = User.objects.create_user("hostile-unverified@example.com", "x" * 16)
     resetting = User.objects.create_user("hostile-reset@example.com", "y" * 16)
@@ -149,6 +152,10 @@ def realistic_values(demo_world: dict[str, Any]) -> Callable[[Route, str], list[
     def values(route: Route, parameter: str) -> list[str]:
         if (route.name, parameter) in by_name:
             return by_name[(route.name, parameter)]
+        if route.name.startswith("backoffice:guide") and parameter == "slug":
+            return ["moving-home"]
+        if route.name.startswith("backoffice:guide") and parameter == "number":
+            return [str(guide_revision.number)] if guide_revision else []
         if route.name.startswith("backoffice:") and parameter == "slug":
             return [staff_service.slug]
         if route.name.startswith("backoffice:") and parameter == "number":

@@ -26,4 +26,9 @@ urlpatterns += [
     path("guides/<slug:slug>/preview", views.guide_preview, name="guide-preview"),
     path("guides/<slug:slug>/publish", views.guide_publish, name="guide-publish"),
     path("guides/<slug:slug>/discard", views.guide_discard, name="guide-discard"),
+    path(
+        "guides/<slug:slug>/revisions/<int:number>",
+        views.guide_revision,
+        name="guide-revision",
+    ),
 ]

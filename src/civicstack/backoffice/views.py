@@ -437,3 +437,23 @@ def guide_discard(request: HttpRequest, slug: str) -> HttpResponse:
     else:
         messages.success(request, _("Draft discarded."))
     return HttpResponseRedirect(reverse("backoffice:guide", args=[guide.slug]))
+
+
+@require_safe
+@staff_required
+def guide_revision(request: HttpRequest, slug: str, number: int) -> HttpResponse:
+    """Show one version of a guide from its history, with its steps."""
+    guide = _guide_or_404(slug)
+    revision = catalogue.guide_revision_get(guide=guide, number=number)
+    if revision is None:
+        raise Http404
+    return render(
+        request,
+        "backoffice/guide_revision.html",
+        {
+            "guide": guide,
+            "revision": revision,
+            "content": revision.content,
+            "steps": _editor_steps(revision.content, {}),
+        },
+    )

@@ -102,3 +102,20 @@ def test_caseworkers_cannot_edit_guides() -> None:
     client = _client_for(AgencyFactory(), Role.CASEWORKER)
     response = client.post(f"/en/back-office/guides/{guide.slug}/edit", _form_for(guide))
     assert response.status_code == 403
+
+
+def test_guide_overview_and_history_pages_show() -> None:
+    """The guide list, overview and each revision in the history render for staff."""
+    catalogue_demo_load()
+    guide = Guide.objects.get(slug="moving-home")
+    client = _client_for(AgencyFactory(), Role.SERVICE_OWNER)
+    assert b"moving-home" in client.get("/en/back-office/guides").content
+    overview = client.get(f"/en/back-office/guides/{guide.slug}")
+    assert overview.status_code == 200
+    revision = GuideRevision.objects.filter(guide=guide).first()
+    assert revision is not None
+    assert f"/revisions/{revision.number}" in overview.content.decode()
+    page = client.get(f"/en/back-office/guides/{guide.slug}/revisions/{revision.number}")
+    assert page.status_code == 200
+    assert guide.title_en in page.content.decode()
+    assert client.get(f"/en/back-office/guides/{guide.slug}/revisions/999").status_code == 404
