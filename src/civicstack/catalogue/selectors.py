@@ -239,14 +239,26 @@ def guide_step_groups(*, guide: Guide) -> list[StepGroup]:
 FIELD_WEIGHTS = {"title": 5.0, "keywords": 3.0, "summary": 2.0, "body": 1.0}
 
 
+@dataclass(frozen=True)
+class _IndexSnapshot:
+    """One built index with the result cards it needs, for one catalogue state."""
+
+    version: str
+    index: SearchIndex
+    cards: dict[str, tuple[str, str, str, str]]
+
+
 class _IndexHolder:
-    """This process's search index, rebuilt when the catalogue's version changes."""
+    """This process's search index, rebuilt when the catalogue's state token changes.
+
+    The index, its cards and its token are swapped as one snapshot, so a request never
+    pairs a new index with old cards.
+    """
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.version: str | None = None
-        self.index: SearchIndex | None = None
-        self.titles: dict[str, tuple[str, str, str, str]] = {}
+        self.results_lock = threading.Lock()
+        self.snapshot: _IndexSnapshot | None = None
         self.checked_at = 0.0
         # Recent result pages of this index: popular searches repeat, and a page of
         # results is immutable until the catalogue changes (the key holds its token).
@@ -328,28 +340,33 @@ def _documents() -> tuple[list[SearchDocument], dict[str, tuple[str, str, str, s
     return documents, cards
 
 
-def _current_index() -> tuple[SearchIndex, dict[str, tuple[str, str, str, str]]]:
+def _current_index() -> _IndexSnapshot:
     now = time.monotonic()
-    index = _holder.index
-    if index is not None and now - _holder.checked_at < settings.CATALOGUE_CHECK_SECONDS:
-        return index, _holder.titles
+    snapshot = _holder.snapshot
+    if snapshot is not None and now - _holder.checked_at < settings.CATALOGUE_CHECK_SECONDS:
+        return snapshot
     version = catalogue_version()
     _holder.checked_at = now
-    if index is not None and _holder.version == version:
-        return index, _holder.titles
+    if snapshot is not None and snapshot.version == version:
+        return snapshot
     with _holder.lock:
-        if _holder.index is None or _holder.version != version:
+        current = _holder.snapshot
+        if current is None or current.version != version:
             documents, cards = _documents()
-            _holder.index = SearchIndex(documents, field_weights=FIELD_WEIGHTS)
-            _holder.titles = cards
-            _holder.version = version
-            _holder.results.clear()
+            current = _IndexSnapshot(
+                version=version,
+                index=SearchIndex(documents, field_weights=FIELD_WEIGHTS),
+                cards=cards,
+            )
+            _holder.snapshot = current
+            with _holder.results_lock:
+                _holder.results.clear()
             # The index is millions of small objects that live until the next rebuild;
             # moving them out of the collector's reach keeps full collections (and the
             # pauses they add to every request in the process) short.
             gc.collect()
             gc.freeze()
-        return _holder.index, _holder.titles
+        return current
 
 
 @dataclass(frozen=True)
@@ -384,9 +401,10 @@ def catalogue_search(
     cleaned = "".join(ch if ch.isprintable() else " " for ch in query)[:MAX_QUERY_LENGTH].strip()
     if not cleaned:
         return CatalogueSearchPage(query="", total=0, items=[], corrections={})
-    index, cards = _current_index()
-    key = (_holder.version or "", language, cleaned, limit, offset)
-    with _holder.lock:
+    snapshot = _current_index()
+    index, cards = snapshot.index, snapshot.cards
+    key = (snapshot.version, language, cleaned, limit, offset)
+    with _holder.results_lock:
         cached = _holder.results.get(key)
         if cached is not None:
             _holder.results.move_to_end(key)
@@ -394,8 +412,9 @@ def catalogue_search(
     page = _search_page(
         index, cards, cleaned=cleaned, language=language, limit=limit, offset=offset
     )
-    with _holder.lock:
-        if _holder.version == key[0]:
+    with _holder.results_lock:
+        current = _holder.snapshot
+        if current is not None and current.version == key[0]:
             _holder.results[key] = page
             while len(_holder.results) > SEARCH_RESULTS_CACHED:
                 _holder.results.popitem(last=False)

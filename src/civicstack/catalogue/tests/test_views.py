@@ -136,3 +136,15 @@ def test_search_index_follows_publishing(demo: None) -> None:
         "renew-driving-licence"
         not in client.get("/en/search", {"q": "renew driving licence"}).content.decode()
     )
+
+
+def test_repeated_searches_reuse_results_until_the_catalogue_changes(demo: None) -> None:
+    """A repeated search is answered from the cache; a publish makes it search again."""
+    from civicstack.catalogue import selectors
+    from civicstack.catalogue.content import bump_catalogue_version
+
+    first = selectors.catalogue_search(query="blue badge", language="en")
+    assert selectors.catalogue_search(query="blue badge", language="en") is first
+    assert selectors.catalogue_search(query="blue badge", language="cy") is not first
+    bump_catalogue_version()
+    assert selectors.catalogue_search(query="blue badge", language="en") is not first
