@@ -1,4 +1,7 @@
-"""Account emails: rendered in English and Welsh, sent after the change commits.
+"""Account emails: rendered in English and Welsh, sent by the task worker after commit.
+
+Sending from the worker keeps the mail server's time out of the response, so how long a
+page takes never tells whether an address has an account.
 
 Each message is a pair of templates, ``accounts/email/<name>_subject.txt`` and
 ``<name>_body.txt``, rendered once per language. Both languages go in one message, the
@@ -13,6 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
+from django.tasks import task
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import translation
@@ -74,6 +78,12 @@ def email_send_on_commit(
     )
 
     def deliver() -> None:
-        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [to], fail_silently=False)
+        account_email_send.enqueue(subject=subject, body=body, to=to)
 
     transaction.on_commit(deliver, robust=True)
+
+
+@task()
+def account_email_send(*, subject: str, body: str, to: str) -> None:
+    """Send one rendered account email (retried by the queue if the server refuses)."""
+    send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [to], fail_silently=False)

@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from django.conf import settings
 from django.contrib.auth import authenticate, login, logout, update_session_auth_hash
+from django.contrib.auth.hashers import make_password
 from django.contrib.auth.password_validation import validate_password
 from django.contrib.sessions.backends.base import SessionBase
 from django.core.cache import cache
@@ -292,6 +293,8 @@ def user_sign_up(*, email: str, full_name: str, password: str, language: str = "
                 audit_event_record(action="accounts.user.signed_up", actor=None, obj=user)
                 _verification_send(user)
                 return user
+        # Hash the password anyway, so an existing address takes as long as a new one.
+        make_password(password)
         audit_event_record(
             action="accounts.user.sign_up_for_existing_address", actor=None, obj=existing
         )
@@ -834,10 +837,16 @@ def mfa_enrolment_confirm(*, request: HttpRequest, user: User, code: str) -> lis
     return codes
 
 
-def mfa_recovery_codes_regenerate(*, user: User, password: str) -> list[str]:
-    """Replace the recovery codes of ``user`` (needs the password); return the new ones."""
+def mfa_recovery_codes_regenerate(*, request: HttpRequest, user: User, password: str) -> list[str]:
+    """Replace the recovery codes of ``user`` (needs the password); return the new ones.
+
+    Only in a session that passed the second factor: a password alone must never be
+    enough to mint codes that then stand in for the authenticator app.
+    """
     if not user.is_authenticated or not user.is_active or not user.has_mfa:
         raise PermissionDenied()
+    if not request.session.get(MFA_VERIFIED_KEY):
+        raise PermissionDenied(_("Sign in again with your authenticator app to do this."))
     _reauthenticate(user=user, password=password)
     with transaction.atomic():
         codes = _recovery_codes_replace(user)

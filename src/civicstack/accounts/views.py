@@ -437,7 +437,7 @@ def mfa_recovery_codes(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             new_codes = services.mfa_recovery_codes_regenerate(
-                user=user, password=form.cleaned_data["password"]
+                request=request, user=user, password=form.cleaned_data["password"]
             )
         except ValidationFailed as error:
             _errors_from(form, error)

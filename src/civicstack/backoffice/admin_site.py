@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from django.contrib.admin import AdminSite
-from django.http import HttpRequest
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
 
 from civicstack.accounts.selectors import user_is_platform_admin
 
@@ -20,7 +22,12 @@ def restrict_admin_to_platform_admins(site: AdminSite) -> None:
             and request.session.get("civicstack_mfa_verified", False)
         )
 
+    def login(request: HttpRequest, extra_context: dict[str, object] | None = None) -> HttpResponse:
+        # Django's own admin sign-in page checks only the password: it would skip the
+        # second factor and the sign-in throttle. Everyone signs in through accounts.
+        return redirect_to_login(request.get_full_path(), reverse("accounts:sign-in"))
+
     site.has_permission = has_permission  # type: ignore[method-assign]
-    site.login_template = None
+    site.login = login  # type: ignore[method-assign,assignment]
     site.site_header = "Civicstack platform administration"
     site.site_title = "Civicstack administration"

@@ -18,4 +18,10 @@ PASSWORD_HASHERS = [
     "civicstack.accounts.hashers.CivicstackArgon2PasswordHasher",
 ]
 
+# Tasks run as they are enqueued, so tests see their effects (emails in the outbox) at
+# once; tests of the queue itself select the configured backend explicitly.
+CONFIGURED_TASKS = TASKS  # noqa: F405
+CONFIGURED_TASKS_DB = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405

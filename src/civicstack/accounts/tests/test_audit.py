@@ -155,7 +155,10 @@ def _mfa_enrolment_confirm() -> str:
 
 
 def _mfa_recovery_codes_regenerate() -> str:
-    services.mfa_recovery_codes_regenerate(user=TOTPDeviceFactory().user, password=PASSWORD)
+    user = TOTPDeviceFactory().user
+    request = _request(user)
+    request.session["civicstack_mfa_verified"] = True
+    services.mfa_recovery_codes_regenerate(request=request, user=user, password=PASSWORD)
     return "accounts.mfa.recovery_codes_replaced"
 
 

@@ -45,3 +45,26 @@ def test_real_templates_render_plain_text() -> None:
     assert subject
     assert "Civic & Stack" in body
     assert "/account/reset-password/abc" in body
+
+
+@pytest.mark.django_db
+def test_account_emails_are_sent_by_the_task_queue(
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    """An account email is enqueued after commit, not sent inside the request."""
+    from django.conf import settings
+    from django.core import mail
+    from django.test import override_settings
+    from django_tasks_db.models import DBTaskResult
+
+    from civicstack.accounts import services
+    from civicstack.accounts.tests.factories import UserFactory
+
+    user = UserFactory()
+    with (
+        override_settings(TASKS=settings.CONFIGURED_TASKS_DB),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        services.password_reset_request(email=user.email)
+    assert DBTaskResult.objects.filter(task_path__endswith="account_email_send").exists()
+    assert mail.outbox == []

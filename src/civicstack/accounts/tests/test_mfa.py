@@ -273,3 +273,28 @@ def test_staff_sign_in_with_app_reaches_the_back_office(client: Client) -> None:
     sign_in(client, user)
     assert client.session[MFA_VERIFIED_KEY] is True
     assert client.get(reverse("backoffice:home")).status_code == 200
+
+
+def test_password_alone_cannot_make_new_recovery_codes(client: Client) -> None:
+    """A session without the second factor cannot mint recovery codes. ASVS 6.5.x."""
+    user = UserFactory()
+    sign_in(client, user)
+    _enrol(client)
+    session = client.session
+    session[MFA_VERIFIED_KEY] = False
+    session.save()
+    response = client.post(reverse("accounts:mfa-recovery-codes"), {"password": PASSWORD})
+    assert response.status_code == 403
+    assert RecoveryCode.objects.filter(user=user, used_at__isnull=True).count() == 10
+
+
+def test_the_admin_sign_in_page_sends_people_to_the_real_sign_in(client: Client) -> None:
+    """Django's admin sign-in page (password only) is replaced by ours, with its second factor."""
+    user = staff_create(role=Role.PLATFORM_ADMIN)
+    response = client.post(
+        "/en/back-office/django-admin/login/",
+        {"username": user.email, "password": PASSWORD, "next": "/en/back-office/django-admin/"},
+    )
+    assert response.status_code == 302
+    assert reverse("accounts:sign-in") in response["Location"]
+    assert "_auth_user_id" not in client.session

@@ -63,3 +63,17 @@ def test_welsh_pages_are_in_welsh() -> None:
     assert response.status_code == 200
     assert b'<html lang="cy"' in response.content
     assert b'hreflang="en"' in response.content
+
+
+def test_readiness_checks_the_configured_task_queue() -> None:
+    """With the configured backend (database, or Redis at scale) the queue is reachable."""
+    from django.conf import settings
+    from django.test import override_settings
+
+    from civicstack.core.selectors import task_queue_check
+
+    with override_settings(TASKS=settings.CONFIGURED_TASKS):
+        assert task_queue_check()
+    broken = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}}
+    with override_settings(TASKS=broken, REDIS_URL="redis://127.0.0.1:1/0"):
+        assert not task_queue_check()
