@@ -57,6 +57,7 @@ assets: src/civicstack/static/build/civicstack.css
 # --- Run ------------------------------------------------------------------------------------
 run: install-run
 	$(CS) migrate --no-input
+	$(CS) createcachetable
 	$(CS) demo load
 	$(CS) collectstatic --no-input --verbosity 0
 	@echo

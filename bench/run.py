@@ -372,6 +372,7 @@ def prepare(
     load_env = {**env, "CIVICSTACK_ENVIRONMENT": "development"}
     cs = civicstack_command()
     run_step([*cs, "migrate", "--no-input"], env=env, log=log, timeout=600)
+    run_step([*cs, "createcachetable"], env=env, log=log, timeout=600)
     run_step([*cs, "demo", "load"], env=load_env, log=log, timeout=600)
     run_step(
         [*cs, "demo", "synthetic", "--count", str(synthetic)], env=load_env, log=log, timeout=900

@@ -127,11 +127,12 @@ def service_edit(request: HttpRequest, slug: str) -> HttpResponse:
     errors: dict[str, list[Any]] = {}
     if request.method == "POST":
         values = _content_from_post(request)
-        based_on_raw = request.POST.get("based_on", "")
-        based_on = int(based_on_raw) if based_on_raw.isdigit() else None
         try:
             catalogue_services.service_draft_save(
-                service=service, actor=request.user, content=values, based_on=based_on
+                service=service,
+                actor=request.user,
+                content=values,
+                based_on=request.POST.get("based_on", "")[:100],
             )
         except ValidationFailed as error:
             errors = error.field_errors
@@ -168,6 +169,9 @@ def service_edit(request: HttpRequest, slug: str) -> HttpResponse:
             "topics": catalogue.topic_list(),
             "selected_channels": values.get("channels", []),
             "selected_topics": values.get("topics", []),
+            "edit_token": request.POST.get("based_on", "")[:100]
+            if request.method == "POST"
+            else catalogue_services.edit_token(live_version=service.version, draft=draft),
         },
         status=400 if errors else 200,
     )
@@ -275,7 +279,9 @@ def _guide_from_post(request: HttpRequest) -> dict[str, Any]:
         for key in ("title_en", "title_cy", "summary_en", "summary_cy")
     }
     count_raw = request.POST.get("step_count", "0")
-    count = min(int(count_raw), MAX_EDITOR_STEPS) if count_raw.isdigit() else 0
+    count = (
+        min(int(count_raw), MAX_EDITOR_STEPS) if count_raw.isascii() and count_raw.isdigit() else 0
+    )
     steps = []
     for index in range(count):
         prefix = f"step-{index}-"
@@ -340,13 +346,12 @@ def guide_edit(request: HttpRequest, slug: str) -> HttpResponse:
                     }
                 )
         else:
-            based_on_raw = request.POST.get("based_on", "")
             try:
                 catalogue_services.guide_draft_save(
                     guide=guide,
                     actor=request.user,
                     content=content,
-                    based_on=int(based_on_raw) if based_on_raw.isdigit() else None,
+                    based_on=request.POST.get("based_on", "")[:100],
                 )
             except ValidationFailed as error:
                 errors = error.field_errors
@@ -377,6 +382,9 @@ def guide_edit(request: HttpRequest, slug: str) -> HttpResponse:
             "draft": draft,
             "content": content,
             "steps": _editor_steps(content, errors),
+            "edit_token": request.POST.get("based_on", "")[:100]
+            if request.method == "POST"
+            else catalogue_services.edit_token(live_version=guide.version, draft=draft),
             "errors": errors,
             "error_list": error_list,
         },

@@ -244,3 +244,25 @@ def number_steps(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
             logic = ""
         numbered.append({**step, "position": position, "number": number, "logic": logic})
     return numbered
+
+
+def edit_token(*, live_version: int, draft: Any | None) -> str:
+    """Return a token naming what an editor started from: the open draft as last saved,
+    or the live version when there is no draft.
+
+    Saving with a token that no longer matches is refused, so two editors never silently
+    overwrite each other, and nobody edits a live page that changed under them.
+    """
+    if draft is None:
+        return f"live-{live_version}"
+    return f"draft-{draft.number}-{int(draft.updated_at.timestamp() * 1_000_000)}"
+
+
+_CONTROL = {code: None for code in range(32) if chr(code) not in "\n\t"}
+_CONTROL[127] = None
+REASON_LIMIT = 500
+
+
+def clean_reason(reason: str) -> str:
+    """Return a reason for the audit log without control characters, at most 500 long."""
+    return str(reason).translate(_CONTROL).strip()[:REASON_LIMIT]

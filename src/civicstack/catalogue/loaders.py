@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from civicstack.accounts import selectors as accounts_selectors
@@ -190,6 +191,12 @@ def _load_service(
         service.life_events.set([life_events[slug] for slug in wanted_events])
         report.created.append(f"service:{item['slug']}")
         return
+    if service.revisions.filter(
+        Q(published_by__isnull=False) | Q(status=RevisionStatus.DRAFT)
+    ).exists():
+        # Staff have published or are drafting this page: their work wins over the demo
+        # file, and reloading the demo (every `make run`) never reverts or breaks it.
+        return
     current_topics = sorted(service.topics.values_list("slug", flat=True))
     current_events = sorted(service.life_events.values_list("slug", flat=True))
     changed = [name for name, value in live.items() if getattr(service, name) != value]
@@ -201,7 +208,8 @@ def _load_service(
         setattr(service, name, value)
     service.agency = agencies[item["agency"]]
     service.status = ContentStatus.PUBLISHED
-    service.version += 1
+    last = service.revisions.order_by("-number").values_list("number", flat=True).first()
+    service.version = max(last or 0, service.version) + 1
     service.published_at = timezone.now()
     service.save()
     service.revisions.filter(status=RevisionStatus.PUBLISHED).update(
@@ -247,6 +255,13 @@ def _load_guide(
     values["status"] = ContentStatus.PUBLISHED
     wanted = _guide_steps(item)
     guide = Guide.objects.filter(slug=item["slug"]).first()
+    if (
+        guide is not None
+        and guide.revisions.filter(
+            Q(published_by__isnull=False) | Q(status=RevisionStatus.DRAFT)
+        ).exists()
+    ):
+        return  # edited by staff: leave it alone, as for services
     if guide is not None:
         current = [
             {

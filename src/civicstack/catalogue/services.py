@@ -23,7 +23,9 @@ from civicstack.catalogue.constants import (
 from civicstack.catalogue.content import (
     bump_catalogue_version,
     clean_guide_content,
+    clean_reason,
     clean_service_content,
+    edit_token,
     guide_content,
     number_steps,
     service_content,
@@ -47,6 +49,7 @@ __all__ = [
     "catalogue_synthetic_generate",
     "clean_guide_content",
     "clean_service_content",
+    "edit_token",
     "guide_content",
     "guide_draft_discard",
     "guide_draft_save",
@@ -71,19 +74,22 @@ def _check_can_edit(*, service: Service, actor: Any) -> None:
 
 
 def service_draft_save(
-    *, service: Service, actor: Any, content: dict[str, Any], based_on: int | None = None
+    *, service: Service, actor: Any, content: dict[str, Any], based_on: str | None = None
 ) -> ServiceRevision:
     """Save edits to the service's draft (starting one if needed); nothing goes live.
 
-    ``based_on`` is the draft number the editor started from: if someone else has since
-    published or discarded it, the save is refused rather than silently overwriting.
+    ``based_on`` is the edit token the editor started from (``content.edit_token``): if
+    someone else has since saved, published or discarded, the save is refused rather than
+    silently overwriting their work.
     """
     _check_can_edit(service=service, actor=actor)
     cleaned = clean_service_content(content)
     with transaction.atomic():
         locked = Service.objects.select_for_update().get(pk=service.pk)
         draft = locked.revisions.filter(status=RevisionStatus.DRAFT).first()
-        if based_on is not None and (draft is None or draft.number != based_on):
+        if based_on is not None and based_on != edit_token(
+            live_version=locked.version, draft=draft
+        ):
             raise Conflict()
         if draft is None:
             last = locked.revisions.order_by("-number").values_list("number", flat=True).first()
@@ -143,7 +149,7 @@ def service_publish(*, service: Service, actor: Any, reason: str = "") -> Servic
             action="catalogue.service.published",
             actor=actor,
             obj=locked,
-            reason=reason,
+            reason=clean_reason(reason),
             data={"revision": draft.number},
         )
         publish(ServicePublished(service_id=str(locked.pk), slug=locked.slug, version=draft.number))
@@ -154,6 +160,7 @@ def service_draft_discard(*, service: Service, actor: Any) -> None:
     """Throw away the open draft; the live page is unchanged."""
     _check_can_edit(service=service, actor=actor)
     with transaction.atomic():
+        Service.objects.select_for_update().get(pk=service.pk)
         updated = service.revisions.filter(status=RevisionStatus.DRAFT).update(
             status=RevisionStatus.DISCARDED
         )
@@ -165,7 +172,8 @@ def service_draft_discard(*, service: Service, actor: Any) -> None:
 def service_withdraw(*, service: Service, actor: Any, reason: str) -> Service:
     """Take a service page down; a reason is required and kept in the audit log."""
     _check_can_edit(service=service, actor=actor)
-    if not reason.strip():
+    reason = clean_reason(reason)
+    if not reason:
         raise ValidationFailed(field_errors={"reason": [_("Enter why the service is withdrawn")]})
     with transaction.atomic():
         locked = Service.objects.select_for_update().get(pk=service.pk)
@@ -173,7 +181,7 @@ def service_withdraw(*, service: Service, actor: Any, reason: str) -> Service:
         locked.save(update_fields=["status", "updated_at"])
         bump_catalogue_version()
         audit_event_record(
-            action="catalogue.service.withdrawn", actor=actor, obj=locked, reason=reason.strip()
+            action="catalogue.service.withdrawn", actor=actor, obj=locked, reason=reason
         )
         publish(ServiceWithdrawn(service_id=str(locked.pk), slug=locked.slug))
     return locked
@@ -196,7 +204,7 @@ def _check_can_edit_guides(*, actor: Any) -> None:
 
 
 def guide_draft_save(
-    *, guide: Guide, actor: Any, content: dict[str, Any], based_on: int | None = None
+    *, guide: Guide, actor: Any, content: dict[str, Any], based_on: str | None = None
 ) -> GuideRevision:
     """Save edits to the guide's draft (starting one if needed); nothing goes live."""
     _check_can_edit_guides(actor=actor)
@@ -204,7 +212,9 @@ def guide_draft_save(
     with transaction.atomic():
         locked = Guide.objects.select_for_update().get(pk=guide.pk)
         draft = locked.revisions.filter(status=RevisionStatus.DRAFT).first()
-        if based_on is not None and (draft is None or draft.number != based_on):
+        if based_on is not None and based_on != edit_token(
+            live_version=locked.version, draft=draft
+        ):
             raise Conflict()
         if draft is None:
             last = locked.revisions.order_by("-number").values_list("number", flat=True).first()
@@ -279,7 +289,7 @@ def guide_publish(*, guide: Guide, actor: Any, reason: str = "") -> Guide:
             action="catalogue.guide.published",
             actor=actor,
             obj=locked,
-            reason=reason,
+            reason=clean_reason(reason),
             data={"revision": draft.number},
         )
     return locked
@@ -289,6 +299,7 @@ def guide_draft_discard(*, guide: Guide, actor: Any) -> None:
     """Throw away the guide's open draft; the live guide is unchanged."""
     _check_can_edit_guides(actor=actor)
     with transaction.atomic():
+        Guide.objects.select_for_update().get(pk=guide.pk)
         updated = guide.revisions.filter(status=RevisionStatus.DRAFT).update(
             status=RevisionStatus.DISCARDED
         )

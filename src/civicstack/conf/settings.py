@@ -178,10 +178,12 @@ if REDIS_URL:
     RQ_SHOW_ADMIN_LINK = False
     INSTALLED_APPS.append("django_rq")
 else:
+    # The database cache is shared by every web process (rate limits must count across
+    # all of them); `make run` creates its table with `createcachetable`.
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-            "LOCATION": "civicstack",
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "civicstack_cache",
         }
     }
     TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}

@@ -10,6 +10,7 @@ import tempfile
 os.environ.setdefault("CIVICSTACK_ENVIRONMENT", "test")
 os.environ.setdefault("CIVICSTACK_VAR_DIR", tempfile.mkdtemp(prefix="civicstack-test-"))
 
+from civicstack.conf import settings as settings_module
 from civicstack.conf.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = [
@@ -20,7 +21,7 @@ PASSWORD_HASHERS = [
 
 # Tasks run as they are enqueued, so tests see their effects (emails in the outbox) at
 # once; tests of the queue itself select the configured backend explicitly.
-CONFIGURED_TASKS = TASKS  # noqa: F405
+CONFIGURED_TASKS = settings_module.TASKS
 CONFIGURED_TASKS_DB = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
 

@@ -17,11 +17,22 @@ from civicstack.accounts.totp import TOTP_DRIFT_STEPS, totp_code_at, totp_curren
 
 
 @pytest.fixture(autouse=True)
-def _fresh_cache() -> Iterator[None]:
-    """Rate-limit counters live in the cache: start every test with an empty one."""
-    cache.clear()
+def _fresh_cache(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Rate-limit counters live in the cache: start every test with an empty one.
+
+    The embedded default cache is a database table, rolled back with each test; a test
+    without database access has nothing to clear there (and may not touch it).
+    """
+    from django.core.cache import caches
+    from django.core.cache.backends.db import DatabaseCache
+
+    in_database = isinstance(caches["default"], DatabaseCache)
+    may_clear = not in_database or request.node.get_closest_marker("django_db") is not None
+    if may_clear:
+        cache.clear()
     yield
-    cache.clear()
+    if may_clear:
+        cache.clear()
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from civicstack.accounts.constants import Role
 from civicstack.backoffice.tests.test_service_editing import _client_for
 from civicstack.catalogue.loaders import catalogue_demo_load
 from civicstack.catalogue.models import Guide, GuideRevision
+from civicstack.catalogue.services import edit_token
 from civicstack.catalogue.tests.factories import AgencyFactory
 
 pytestmark = pytest.mark.django_db
@@ -25,6 +26,7 @@ def _form_for(guide: Guide, **changes: str) -> dict[str, Any]:
     }
     steps = list(guide.steps.order_by("position"))
     data["step_count"] = str(len(steps))
+    data["based_on"] = edit_token(live_version=guide.version, draft=None)
     for index, step in enumerate(steps):
         prefix = f"step-{index}-"
         data[prefix + "title_en"] = step.title_en

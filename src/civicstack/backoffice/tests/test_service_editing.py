@@ -10,6 +10,7 @@ from django.test import Client
 from civicstack.accounts.constants import Role
 from civicstack.accounts.models import StaffMembership, User
 from civicstack.catalogue.models import Service, ServiceRevision
+from civicstack.catalogue.services import edit_token
 from civicstack.catalogue.tests.factories import AgencyFactory, ServiceFactory
 
 pytestmark = pytest.mark.django_db
@@ -36,6 +37,8 @@ def _form(service: Service, **changes: str) -> dict[str, Any]:
         for language in ("en", "cy"):
             data[f"{name}_{language}"] = "\n".join(getattr(service, f"{name}_{language}"))
     data.update({"fee_pence": "0", "target_working_days": "5", "channels": ["online"]})
+    # What the edit form carries: the editor started from the live page (no draft yet).
+    data["based_on"] = edit_token(live_version=service.version, draft=None)
     data.update(changes)
     return data
 
@@ -115,3 +118,17 @@ def test_caseworkers_can_look_but_not_publish() -> None:
     assert client.get(f"/en/back-office/services/{service.slug}").status_code == 200
     response = client.post(f"/en/back-office/services/{service.slug}/edit", _form(service))
     assert response.status_code == 403
+
+
+def test_a_stale_edit_form_is_refused_with_a_clear_message() -> None:
+    """Saving a form opened before someone else's save does not overwrite their work."""
+    service = ServiceFactory()
+    client = _client_for(service.agency, Role.SERVICE_OWNER)
+    stale = _form(service, summary_en="Mine")
+    client.post(
+        f"/en/back-office/services/{service.slug}/edit", _form(service, summary_en="Theirs")
+    )
+    response = client.post(f"/en/back-office/services/{service.slug}/edit", stale, follow=True)
+    assert "Someone else changed this draft" in response.content.decode()
+    draft = ServiceRevision.objects.get(service=service, status="draft")
+    assert draft.content["summary_en"] == "Theirs"

@@ -25,6 +25,21 @@ def tr(obj: Any, field: str) -> Any:
 
 
 @register.filter
+def tr_lang(obj: Any, field: str) -> str:
+    """Return the language of what ``tr`` shows for ``field`` ("en" when it falls back).
+
+    Templates put it in a ``lang`` attribute, so English text shown on a Welsh page is
+    read with English pronunciation (WCAG 3.1.2).
+    """
+    language = (translation.get_language() or "en")[:2]
+    if isinstance(obj, Mapping):
+        value = obj.get(f"{field}_{language}")
+    else:
+        value = getattr(obj, f"{field}_{language}", None)
+    return language if value else "en"
+
+
+@register.filter
 def paragraphs(text: str) -> SafeString:
     """Render plain text as paragraphs, one per blank-line-separated block, escaped."""
     blocks = [block.strip() for block in str(text or "").split("\n\n") if block.strip()]

@@ -68,3 +68,24 @@ def test_synthetic_catalogue_is_deterministic_and_additive() -> None:
     assert catalogue_synthetic_generate(count=50, seed=7) == 0
     assert len(titles) == 50
     assert titles[0].endswith("(0)")
+
+
+def test_reloading_the_demo_keeps_staff_edits_and_drafts() -> None:
+    """A published staff edit and an open draft survive the next demo load (make run)."""
+    from civicstack.accounts.constants import Role
+    from civicstack.accounts.models import StaffMembership, User
+    from civicstack.catalogue import services
+
+    catalogue_demo_load()
+    service = Service.objects.get(slug="renew-driving-licence")
+    owner = User.objects.create_user("owner@example.org", "a long enough password", is_staff=True)
+    StaffMembership.objects.create(user=owner, agency=service.agency, role=Role.SERVICE_OWNER)
+    content = services.service_content(service)
+    content["title_en"] = "Renew your licence (edited)"
+    services.service_draft_save(service=service, actor=owner, content=content)
+    services.service_publish(service=service, actor=owner)
+    services.service_draft_save(service=service, actor=owner, content=content)
+    catalogue_demo_load()
+    service.refresh_from_db()
+    assert service.title_en == "Renew your licence (edited)"
+    assert service.revisions.filter(status="draft").count() == 1

@@ -112,11 +112,55 @@ def test_stale_draft_edit_is_refused() -> None:
     service = ServiceFactory()
     owner = _staff(service.agency, Role.SERVICE_OWNER, "owner@example.org")
     draft = services.service_draft_save(service=service, actor=owner, content=_content(service))
+    token = services.edit_token(live_version=service.version, draft=draft)
     services.service_publish(service=service, actor=owner)
     with pytest.raises(Conflict):
         services.service_draft_save(
-            service=service, actor=owner, content=_content(service), based_on=draft.number
+            service=service, actor=owner, content=_content(service), based_on=token
         )
+
+
+def test_two_editors_starting_from_the_live_page_cannot_overwrite_each_other() -> None:
+    """The second of two editors who both opened the live page gets a conflict, not a win."""
+    service = ServiceFactory()
+    first = _staff(service.agency, Role.SERVICE_OWNER, "first@example.org")
+    second = _staff(service.agency, Role.AGENCY_ADMIN, "second@example.org")
+    token = services.edit_token(live_version=service.version, draft=None)
+    services.service_draft_save(
+        service=service, actor=first, content=_content(service, summary_en="A"), based_on=token
+    )
+    with pytest.raises(Conflict):
+        services.service_draft_save(
+            service=service,
+            actor=second,
+            content=_content(service, summary_en="B"),
+            based_on=token,
+        )
+    assert ServiceRevision.objects.get(service=service, status="draft").content["summary_en"] == "A"
+
+
+def test_two_edits_of_the_same_draft_cannot_overwrite_each_other() -> None:
+    """A save based on an older state of the draft is refused."""
+    service = ServiceFactory()
+    owner = _staff(service.agency, Role.SERVICE_OWNER, "owner@example.org")
+    draft = services.service_draft_save(service=service, actor=owner, content=_content(service))
+    token = services.edit_token(live_version=service.version, draft=draft)
+    services.service_draft_save(
+        service=service, actor=owner, content=_content(service, summary_en="A"), based_on=token
+    )
+    with pytest.raises(Conflict):
+        services.service_draft_save(
+            service=service, actor=owner, content=_content(service, summary_en="B"), based_on=token
+        )
+
+
+def test_publish_reasons_lose_control_characters() -> None:
+    """A NUL or other control character in a reason never reaches the database."""
+    service = ServiceFactory()
+    owner = _staff(service.agency, Role.SERVICE_OWNER, "owner@example.org")
+    services.service_draft_save(service=service, actor=owner, content=_content(service))
+    services.service_publish(service=service, actor=owner, reason="fixed\x00 typo\x07")
+    assert AuditEvent.objects.get(action="catalogue.service.published").reason == "fixed typo"
 
 
 def test_withdrawal_needs_a_reason_and_hides_the_page() -> None:

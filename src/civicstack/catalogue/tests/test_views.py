@@ -148,3 +148,13 @@ def test_repeated_searches_reuse_results_until_the_catalogue_changes(demo: None)
     assert selectors.catalogue_search(query="blue badge", language="cy") is not first
     bump_catalogue_version()
     assert selectors.catalogue_search(query="blue badge", language="en") is not first
+
+
+def test_english_fallback_on_welsh_pages_is_marked_english(demo: None) -> None:
+    """Where a Welsh field is empty, the English shown instead carries lang="en"."""
+    Service.objects.filter(slug="renew-driving-licence").update(eligibility_cy="")
+    body = Client().get("/cy/services/renew-driving-licence").content.decode()
+    service = Service.objects.get(slug="renew-driving-licence")
+    first_paragraph = service.eligibility_en.split("\n\n")[0]
+    assert f'<div lang="en"><p class="govuk-body">{first_paragraph}' in body
+    assert '<div lang="cy"><p class="govuk-body">' in body
