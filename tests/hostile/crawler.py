@@ -77,6 +77,13 @@ class HostileCrawler:
 
     # --- Sending ---------------------------------------------------------------------------
 
+    def _fail(
+        self, route: str, method: str, url: str, payload: str, status: int, cause: str
+    ) -> None:
+        self.failures.append(
+            Failure(self.identity.name, route, method, url, payload, status, cause)
+        )
+
     def _record(
         self, method: str, url: str, payload: str, response: HttpResponse, before: tuple[int, ...]
     ) -> HttpResponse:
@@ -86,16 +93,8 @@ class HostileCrawler:
         if response.status_code >= 500 and not (
             response.status_code == 503 and url.startswith("/health/ready")
         ):
-            self.failures.append(
-                Failure(
-                    self.identity.name,
-                    route,
-                    method,
-                    url,
-                    payload,
-                    response.status_code,
-                    _exception_summary(response),
-                )
+            self._fail(
+                route, method, url, payload, response.status_code, _exception_summary(response)
             )
         if before and _refused(response):
             after = _row_counts()
@@ -105,16 +104,13 @@ class HostileCrawler:
                     for (label, _), b, a in zip(WATCHED_TABLES, before, after, strict=True)
                     if a != b
                 ]
-                self.failures.append(
-                    Failure(
-                        self.identity.name,
-                        route,
-                        method,
-                        url,
-                        payload,
-                        response.status_code,
-                        "refused but created rows: " + ", ".join(changed),
-                    )
+                self._fail(
+                    route,
+                    method,
+                    url,
+                    payload,
+                    response.status_code,
+                    "refused but created rows: " + ", ".join(changed),
                 )
         return response
 
