@@ -105,8 +105,13 @@ def _page_number(raw: str | None) -> int:
 
 
 @require_safe
+@public_page
 def search(request: HttpRequest) -> HttpResponse:
-    """Search services and guides; corrected spellings are shown, never silently used."""
+    """Search services and guides; corrected spellings are shown, never silently used.
+
+    A results page depends only on its address and the published catalogue, so the page
+    cache serves repeated searches (the popular ones) to visitors without a session.
+    """
     query = request.GET.get("q", "")
     page = _page_number(request.GET.get("page"))
     language = (translation.get_language() or "en")[:2]

@@ -30,6 +30,8 @@ from civicstack.core.http import PUBLIC_PAGE_ATTRIBUTE
 NONCE_PLACEHOLDER = b"\x00civicstack-nonce\x00"
 MAX_ENTRIES = 2000
 MAX_BODY_BYTES = 512 * 1024
+# Longer addresses (very long search queries) are served but not stored.
+MAX_KEY_LENGTH = 600
 _SKIPPED_HEADERS = {"x-request-id", "content-length"}
 
 
@@ -118,6 +120,7 @@ def _store(request: HttpRequest, response: HttpResponse, key: str, version: str)
         or response.cookies
         or response.streaming
         or request.method != "GET"
+        or len(key) > MAX_KEY_LENGTH
     ):
         return
     body = response.content

@@ -76,12 +76,19 @@ def test_signed_in_people_never_get_or_fill_cached_pages() -> None:
 
 
 def test_errors_and_unmarked_pages_are_not_stored() -> None:
-    """404s, search results and account pages are never stored."""
+    """404s and account pages are never stored."""
     client = Client()
     client.get("/en/services/no-such-service")
-    client.get("/en/search?q=licence")
     client.get("/en/account/sign-in")
     assert len(pagecache.page_cache) == 0
+
+
+def test_search_results_are_stored_per_query() -> None:
+    """A repeated search is served from the cache; another query is not."""
+    client = Client()
+    client.get("/en/search?q=blue+badge")
+    assert client.get("/en/search?q=blue+badge")["X-Cache"] == "hit"
+    assert "X-Cache" not in client.get("/en/search?q=blue+badges")
 
 
 def test_responses_that_set_cookies_are_not_stored() -> None:
