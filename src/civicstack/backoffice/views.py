@@ -17,7 +17,12 @@ from civicstack.accounts import selectors as accounts
 from civicstack.backoffice.access import staff_required
 from civicstack.catalogue import selectors as catalogue
 from civicstack.catalogue import services as catalogue_services
-from civicstack.catalogue.constants import SERVICE_LIST_FIELDS, SERVICE_TEXT_FIELDS, Channel
+from civicstack.catalogue.constants import (
+    GUIDE_MAX_STEPS,
+    SERVICE_LIST_FIELDS,
+    SERVICE_TEXT_FIELDS,
+    Channel,
+)
 from civicstack.core.errors import Conflict, ValidationFailed
 
 TEXT_FIELD_LABELS = {
@@ -240,8 +245,6 @@ def service_revision(request: HttpRequest, slug: str, number: int) -> HttpRespon
 
 # --- Step-by-step guides -------------------------------------------------------------------
 
-MAX_EDITOR_STEPS = 40
-
 
 @require_safe
 @staff_required
@@ -280,7 +283,7 @@ def _guide_from_post(request: HttpRequest) -> dict[str, Any]:
     }
     count_raw = request.POST.get("step_count", "0")
     count = (
-        min(int(count_raw), MAX_EDITOR_STEPS) if count_raw.isascii() and count_raw.isdigit() else 0
+        min(int(count_raw), GUIDE_MAX_STEPS) if count_raw.isascii() and count_raw.isdigit() else 0
     )
     steps = []
     for index in range(count):
@@ -334,7 +337,7 @@ def guide_edit(request: HttpRequest, slug: str) -> HttpResponse:
     if request.method == "POST":
         content = _guide_from_post(request)
         if request.POST.get("action") == "add-step":
-            if len(content["steps"]) < MAX_EDITOR_STEPS:
+            if len(content["steps"]) < GUIDE_MAX_STEPS:
                 content["steps"].append(
                     {
                         "title_en": "",

@@ -48,3 +48,6 @@ SERVICE_TEXT_FIELDS = (
     "how_to_apply",
 )
 SERVICE_LIST_FIELDS = ("what_you_need", "keywords")
+
+# The most steps a step-by-step guide may have (the editor offers no more).
+GUIDE_MAX_STEPS = 40

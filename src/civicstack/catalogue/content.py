@@ -9,7 +9,12 @@ from typing import Any
 from django.db.models import F
 from django.utils.translation import gettext_lazy as _
 
-from civicstack.catalogue.constants import SERVICE_LIST_FIELDS, SERVICE_TEXT_FIELDS, Channel
+from civicstack.catalogue.constants import (
+    GUIDE_MAX_STEPS,
+    SERVICE_LIST_FIELDS,
+    SERVICE_TEXT_FIELDS,
+    Channel,
+)
 from civicstack.catalogue.models import CatalogueState, Service, Topic
 from civicstack.core.errors import ValidationFailed
 
@@ -117,7 +122,6 @@ def clean_service_content(raw: dict[str, Any]) -> dict[str, Any]:
 
 _GUIDE_LIMITS = {"title": 200, "summary": 400}
 _STEP_LIMITS = {"title": 200, "body": 5000}
-MAX_STEPS = 40
 MAX_STEP_SERVICES = 10
 
 
@@ -177,9 +181,9 @@ def clean_guide_content(raw: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(raw_steps, list) or not raw_steps:
         errors["steps"] = [_("Add at least one step")]
         raw_steps = []
-    elif len(raw_steps) > MAX_STEPS:
-        errors["steps"] = [_("A guide can have at most %(max)d steps") % {"max": MAX_STEPS}]
-        raw_steps = raw_steps[:MAX_STEPS]
+    elif len(raw_steps) > GUIDE_MAX_STEPS:
+        errors["steps"] = [_("A guide can have at most %(max)d steps") % {"max": GUIDE_MAX_STEPS}]
+        raw_steps = raw_steps[:GUIDE_MAX_STEPS]
     wanted_slugs: set[str] = set()
     steps = []
     for index, raw_step in enumerate(raw_steps):
