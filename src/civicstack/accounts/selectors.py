@@ -45,11 +45,6 @@ def agency_list() -> QuerySet[Agency]:
     return Agency.objects.order_by("name_en")
 
 
-def agency_get(*, slug: str) -> Agency | None:
-    """Return the agency with ``slug``, or None."""
-    return Agency.objects.filter(slug=slug).first()
-
-
 def user_may_administer_agency(*, user: Any, agency: Agency) -> bool:
     """Return True when ``user`` may manage staff of ``agency`` (its admins, platform admins)."""
     if not getattr(user, "is_authenticated", False) or not user.is_active:

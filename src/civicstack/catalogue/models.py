@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
@@ -12,16 +13,26 @@ from civicstack.catalogue.constants import ContentStatus, RevisionStatus, StepLo
 from civicstack.core.models import BaseModel
 
 
+def localised(obj: Any, field: str, language: str | None = None) -> tuple[Any, str]:
+    """Return ``obj``'s ``<field>_<language>`` and that language, or the English and "en".
+
+    ``obj`` may be a model (any with ``_en``/``_cy`` fields) or a mapping (revision
+    content); ``language`` defaults to the active one.
+    """
+    code = (language or translation.get_language() or "en")[:2]
+    read = obj.get if isinstance(obj, Mapping) else lambda name: getattr(obj, name, None)
+    value = read(f"{field}_{code}")
+    if value:
+        return value, code
+    return read(f"{field}_en") or "", "en"
+
+
 class Bilingual:
     """Read ``<field>_en`` or ``<field>_cy`` for the active language, falling back to English."""
 
     def text(self, field: str, language: str | None = None) -> Any:
         """Return the value of ``field`` in ``language`` (default: the active language)."""
-        code = (language or translation.get_language() or "en")[:2]
-        value = getattr(self, f"{field}_{code}", None)
-        if not value:
-            value = getattr(self, f"{field}_en")
-        return value
+        return localised(self, field, language)[0]
 
 
 class Topic(Bilingual, models.Model):

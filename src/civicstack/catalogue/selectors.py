@@ -72,11 +72,6 @@ def service_get(*, slug: str) -> Service | None:
     )
 
 
-def service_get_any(*, slug: str) -> Service | None:
-    """Return the service with ``slug`` whatever its status (back office)."""
-    return Service.objects.select_related("agency").filter(slug=slug).first()
-
-
 def services_for_staff(*, user: Any) -> QuerySet[Service]:
     """Return the services of the agencies ``user`` works for (all for platform admins)."""
     services = Service.objects.select_related("agency").order_by("title_en")

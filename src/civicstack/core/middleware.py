@@ -68,13 +68,14 @@ class SafeRequestMiddleware:
         if request.method not in self.ALLOWED_METHODS:
             return HttpResponse(status=405)
         if "\x00" in request.path or len(request.path) > 2000:
-            return _error_response(request, 400, "bad_request")
+            return error_response(request, 400, "bad_request")
         return self.get_response(request)
 
 
-def _error_response(
+def error_response(
     request: HttpRequest, status: int, code: str, error: CivicstackError | None = None
 ) -> HttpResponse:
+    """Render an error as the designed page, or as a JSON body for API clients."""
     if wants_json(request):
         body: dict[str, object] = {
             "status": status,
@@ -107,5 +108,5 @@ class ErrorPageMiddleware:
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         """Render known errors; leave the rest to Django's 500 handler (our 500 page)."""
         if isinstance(exception, CivicstackError):
-            return _error_response(request, exception.status, exception.code, exception)
+            return error_response(request, exception.status, exception.code, exception)
         return None

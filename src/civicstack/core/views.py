@@ -12,7 +12,7 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
-from civicstack.core.middleware import wants_json
+from civicstack.core.middleware import error_response, wants_json
 from civicstack.core.selectors import task_queue_check
 
 logger = logging.getLogger(__name__)
@@ -58,27 +58,19 @@ def readiness(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _error(request: HttpRequest, status: int, code: str) -> HttpResponse:
-    if wants_json(request):
-        return JsonResponse(
-            {"status": status, "code": code, "message": code.replace("_", " ")}, status=status
-        )
-    return render(request, "errors/error.html", {"status": status, "code": code}, status=status)
-
-
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """Render the 400 page."""
-    return _error(request, 400, "bad_request")
+    return error_response(request, 400, "bad_request")
 
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """Render the 403 page."""
-    return _error(request, 403, "permission_denied")
+    return error_response(request, 403, "permission_denied")
 
 
 def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """Render the 404 page."""
-    return _error(request, 404, "not_found")
+    return error_response(request, 404, "not_found")
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
@@ -92,4 +84,4 @@ def server_error(request: HttpRequest) -> HttpResponse:
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     """Explain an expired or missing form token as a clear page, not a bare 403."""
-    return _error(request, 403, "csrf_failed")
+    return error_response(request, 403, "csrf_failed")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from django import template
-from django.utils import translation
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
+
+from civicstack.catalogue.models import localised
 
 register = template.Library()
 
@@ -16,12 +16,7 @@ register = template.Library()
 @register.filter
 def tr(obj: Any, field: str) -> Any:
     """Return ``obj``'s ``field`` in the active language (English if the Welsh is empty)."""
-    language = (translation.get_language() or "en")[:2]
-    if isinstance(obj, Mapping):
-        value = obj.get(f"{field}_{language}")
-        return value if value else obj.get(f"{field}_en", "")
-    value = getattr(obj, f"{field}_{language}", None)
-    return value if value else getattr(obj, f"{field}_en", "")
+    return localised(obj, field)[0]
 
 
 @register.filter
@@ -31,12 +26,7 @@ def tr_lang(obj: Any, field: str) -> str:
     Templates put it in a ``lang`` attribute, so English text shown on a Welsh page is
     read with English pronunciation (WCAG 3.1.2).
     """
-    language = (translation.get_language() or "en")[:2]
-    if isinstance(obj, Mapping):
-        value = obj.get(f"{field}_{language}")
-    else:
-        value = getattr(obj, f"{field}_{language}", None)
-    return language if value else "en"
+    return localised(obj, field)[1]
 
 
 @register.filter
