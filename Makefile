@@ -7,7 +7,7 @@ CS := $(VENV)/bin/civicstack
 LOCK := requirements/dev.txt
 RUN_LOCK := requirements/base.txt
 
-.PHONY: run test lint typecheck imports pytest bench install install-run assets messages browsers lock demo clean
+.PHONY: run test lint typecheck imports pytest bench install install-run assets messages browsers scanner lock demo clean
 
 # --- Python environment -------------------------------------------------------------------
 $(PY):
@@ -27,7 +27,7 @@ $(VENV)/.dev-deps: $(PY) $(LOCK) pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@ $(VENV)/.run-deps
 
-install-run: $(VENV)/.run-deps assets messages
+install-run: $(VENV)/.run-deps assets messages scanner
 install: $(VENV)/.dev-deps assets messages
 
 # Welsh (and any other) interface translations: .po files are source, .mo files are built.
@@ -73,6 +73,12 @@ browsers:
 		echo "Installing Debian's chromium for browser tests"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+# ClamAV's clamd scans uploads; `civicstack serve` and the tests start their own.
+scanner:
+	@command -v clamd >/dev/null || [ -x /usr/sbin/clamd ] || { \
+		echo "Installing Debian's clamav-daemon for upload scanning"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clamav-daemon >/dev/null; }
+
 lint: $(VENV)/.dev-deps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -83,16 +89,24 @@ typecheck: $(VENV)/.dev-deps
 imports: $(VENV)/.dev-deps
 	$(VENV)/bin/lint-imports
 
-pytest: install browsers
+pytest: install browsers scanner
 	$(VENV)/bin/pytest
 
-test: install browsers lint typecheck imports pytest
+test: install browsers scanner lint typecheck imports pytest
 
 bench: install
 	@command -v wrk >/dev/null || { \
 		echo "Installing Debian's wrk for load tests"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 	$(PY) bench/run.py
+
+# The applications API: submissions/s against an insert floor, 1 MB uploads, SIGKILL durability.
+.PHONY: bench-submissions
+bench-submissions: install scanner
+	@command -v wrk >/dev/null || { \
+		echo "Installing Debian's wrk for load tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+	$(PY) bench/submissions.py
 
 clean:
 	rm -rf $(VENV) node_modules src/civicstack/static/build

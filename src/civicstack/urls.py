@@ -5,6 +5,7 @@ from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path
 
 from civicstack.backoffice.admin_site import restrict_admin_to_platform_admins
+from civicstack.core import api as core_api
 from civicstack.core import views as core_views
 
 restrict_admin_to_platform_admins(admin.site)
@@ -12,13 +13,17 @@ restrict_admin_to_platform_admins(admin.site)
 urlpatterns: list[URLPattern | URLResolver] = [
     path("health/live", core_views.liveness, name="health-live"),
     path("health/ready", core_views.readiness, name="health-ready"),
+    path("api/v1/openapi.json", core_api.openapi_view, name="openapi"),
+    path("api/v1/", include("civicstack.forms.api_urls")),
 ]
 
 urlpatterns += i18n_patterns(
     path("", include("civicstack.portal.urls")),
     path("", include("civicstack.catalogue.urls")),
     path("account/", include("civicstack.accounts.urls")),
+    path("", include("civicstack.forms.urls")),
     path("back-office/", include("civicstack.backoffice.urls")),
+    path("documents/", include("civicstack.documents.urls")),
     path("back-office/django-admin/", admin.site.urls),
     prefix_default_language=True,
 )

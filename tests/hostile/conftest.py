@@ -71,9 +71,11 @@ def demo_world(db: None) -> dict[str, Any]:
     from civicstack.accounts import services as accounts_services
     from civicstack.accounts.models import User
     from civicstack.catalogue.loaders import catalogue_demo_load
+    from civicstack.forms.services import forms_demo_load
 
     catalogue_demo_load()
     accounts_services.accounts_demo_load()
+    forms_demo_load()
     return {
         "citizen": User.objects.get(email=accounts_services.DEMO_CITIZEN_EMAIL),
         "staff": User.objects.get(email="service-owner@example.org"),
@@ -149,7 +151,11 @@ def realistic_values(demo_world: dict[str, Any]) -> Callable[[Route, str], list[
         ("admin:<unnamed>", "url"): ["no-such-page/"],
     }
 
+    by_name.update(_forms_values(demo_world))
+
     def values(route: Route, parameter: str) -> list[str]:
+        if route.name.startswith(("forms:", "api-forms:")) and (("*", parameter) in by_name):
+            return by_name[("*", parameter)]
         if (route.name, parameter) in by_name:
             return by_name[(route.name, parameter)]
         if route.name.startswith("backoffice:guide") and parameter == "slug":
@@ -169,3 +175,27 @@ def realistic_values(demo_world: dict[str, Any]) -> Callable[[Route, str], list[
         return []
 
     return values
+
+
+def _forms_values(demo_world: dict[str, Any]) -> dict[tuple[str, str], list[str]]:
+    """Return a citizen's draft, a sent application and a save-and-return link to crawl."""
+    from civicstack.catalogue.selectors import service_get
+    from civicstack.forms import engine, selectors
+    from civicstack.forms import services as forms_services
+
+    citizen = demo_world["citizen"]
+    service = service_get(slug="apply-residents-parking-permit")
+    draft = forms_services.draft_start(service=service, user=citizen, language="en", actor=citizen)
+    definition = selectors.definition_of(version=draft.form_version)
+    first = engine.first_step(definition, draft.answers)
+    pothole = service_get(slug="report-pothole")
+    anonymous = forms_services.draft_start(service=pothole, user=None, language="en", actor=None)
+    forms_services.draft_link_send(draft=anonymous, email="hostile@example.org", actor=None)
+    anonymous.refresh_from_db()
+    return {
+        ("*", "slug"): ["apply-residents-parking-permit", "report-pothole"],
+        ("*", "draft_id"): [str(draft.pk)],
+        ("*", "step"): [first.key if first else "x"],
+        ("*", "token"): [selectors.draft_link_token(draft=anonymous)],
+        ("*", "question_id"): ["proof_of_address"],
+    }

@@ -26,8 +26,8 @@ from tests.hostile.crawler import HostileCrawler
 
 # Which identity gets the full set of payloads on which pages; everyone else gets a sample.
 AUDIENCE = {
-    "anonymous": ("portal:", "catalogue:", "accounts:", "health-"),
-    "citizen": ("accounts:",),
+    "anonymous": ("portal:", "catalogue:", "accounts:", "health-", "api-forms:", "openapi"),
+    "citizen": ("accounts:", "forms:", "documents:"),
     "staff": ("backoffice:",),
     "platform_admin": ("admin:",),
 }

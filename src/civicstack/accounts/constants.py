@@ -30,3 +30,8 @@ MFA_SETUP_REQUIRED_KEY = "civicstack_mfa_setup_required"
 SESSION_STARTED_KEY = "civicstack_started_at"
 SESSION_SEEN_KEY = "civicstack_seen_at"
 SESSION_TIMED_OUT_KEY = "civicstack_timed_out"
+
+# Scopes an API key may carry.
+API_SCOPE_APPLICATIONS_SUBMIT = "applications:submit"
+API_SCOPES = (API_SCOPE_APPLICATIONS_SUBMIT,)
+API_KEY_PREFIX = "cs"

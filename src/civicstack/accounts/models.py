@@ -184,3 +184,28 @@ class UserSession(BaseModel):
 
     def __str__(self) -> str:
         return f"session of {self.user_id}"
+
+
+class ApiKey(BaseModel):
+    """A key an agency's system (or an assisted-digital desk) uses to call Civicstack's APIs.
+
+    Only a SHA-256 of the secret is kept: the secret has 256 bits of entropy, so a slow
+    password hash would add nothing but latency to every API call.
+    """
+
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True)
+    secret_hash = models.CharField(max_length=64)
+    scopes = models.JSONField(default=list)
+    created_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["agency", "name"]
+
+    def __str__(self) -> str:
+        return f"API key {self.prefix} ({self.name})"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -11,7 +13,14 @@ from django.utils.translation import gettext as _
 
 from civicstack.accounts import tokens
 from civicstack.accounts.constants import Role
-from civicstack.accounts.models import Agency, RecoveryCode, StaffMembership, User, UserSession
+from civicstack.accounts.models import (
+    Agency,
+    ApiKey,
+    RecoveryCode,
+    StaffMembership,
+    User,
+    UserSession,
+)
 
 
 def user_is_platform_admin(*, user: Any) -> bool:
@@ -150,3 +159,24 @@ def email_link_read(*, token: str) -> tokens.LinkContent:
 def password_reset_link_user(*, token: str) -> User:
     """Return the person a reset link is for; raise LinkInvalid if it cannot be used."""
     return tokens.link_token_read(token=token, purposes=(tokens.PURPOSE_PASSWORD_RESET,)).user
+
+
+def api_key_authenticate(*, secret: str) -> ApiKey | None:
+    """Return the live API key whose secret is ``secret`` (``cs_<prefix>_<random>``), or None."""
+    parts = secret.split("_", 2)
+    if len(parts) != 3 or parts[0] != "cs" or not parts[1] or len(secret) > 200:
+        return None
+    key = (
+        ApiKey.objects.only("id", "agency_id", "prefix", "secret_hash", "scopes")
+        .filter(prefix=parts[1], revoked_at__isnull=True)
+        .first()
+    )
+    if key is None:
+        return None
+    digest = hashlib.sha256(parts[2].encode()).hexdigest()
+    return key if hmac.compare_digest(digest, key.secret_hash) else None
+
+
+def api_keys_for_agency(*, agency: Agency) -> QuerySet[ApiKey]:
+    """Return the agency's API keys, live ones first."""
+    return ApiKey.objects.filter(agency=agency).order_by("revoked_at", "name")

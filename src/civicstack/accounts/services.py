@@ -11,7 +11,9 @@ which serialises its appends, grow at will. Crossing a throttle limit is audited
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import secrets
 import time
 import unicodedata
 from dataclasses import dataclass
@@ -46,6 +48,7 @@ from civicstack.accounts.constants import (
 from civicstack.accounts.emails import email_send_on_commit
 from civicstack.accounts.models import (
     Agency,
+    ApiKey,
     RecoveryCode,
     SignInAttempt,
     StaffMembership,
@@ -1133,3 +1136,49 @@ def demo_totp_code(*, email: str) -> str:
     if device is None or cleaned not in demo_account_emails():
         raise PermissionDenied(_("That is not a demo staff account."))
     return totp_code_at(secret=device.secret, step=totp_current_step())
+
+
+# --- API keys ---------------------------------------------------------------------------
+
+
+def api_key_create(
+    *, agency: Agency, name: str, scopes: list[str], actor: Any
+) -> tuple[ApiKey, str]:
+    """Make an API key for ``agency``; return it and the secret, which is shown only once.
+
+    The secret reads ``cs_<prefix>_<random>``; the prefix finds the key without a scan.
+    """
+    from civicstack.accounts.constants import API_KEY_PREFIX, API_SCOPES
+
+    if actor is not None and not _may_administer(actor, agency):
+        raise PermissionDenied()
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise ValidationFailed(field_errors={"name": [_("Enter a name of up to 100 characters")]})
+    unknown = sorted(set(scopes) - set(API_SCOPES))
+    if unknown or not scopes:
+        raise ValidationFailed(field_errors={"scopes": [_("Choose at least one known scope")]})
+    prefix = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    with transaction.atomic():
+        key = ApiKey.objects.create(
+            agency=agency,
+            name=name,
+            prefix=prefix,
+            secret_hash=hashlib.sha256(secret.encode()).hexdigest(),
+            scopes=sorted(set(scopes)),
+            created_by=actor if getattr(actor, "is_authenticated", False) else None,
+        )
+        audit_event_record(
+            action="accounts.api_key_created", actor=actor, obj=key, data={"scopes": key.scopes}
+        )
+    return key, f"{API_KEY_PREFIX}_{prefix}_{secret}"
+
+
+def api_key_revoke(*, key: ApiKey, actor: Any) -> None:
+    """Stop ``key`` working at once."""
+    if actor is not None and not _may_administer(actor, key.agency):
+        raise PermissionDenied()
+    with transaction.atomic():
+        ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+        audit_event_record(action="accounts.api_key_revoked", actor=actor, obj=key)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from civicstack.backoffice import views
+from civicstack.backoffice import form_views, views
 
 app_name = "backoffice"
 
@@ -31,4 +31,12 @@ urlpatterns += [
         views.guide_revision,
         name="guide-revision",
     ),
+]
+
+urlpatterns += [
+    path("forms", form_views.form_index, name="forms"),
+    path("forms/<slug:slug>", form_views.form_overview, name="form"),
+    path("forms/<slug:slug>/edit", form_views.form_edit, name="form-edit"),
+    path("forms/<slug:slug>/preview", form_views.form_preview, name="form-preview"),
+    path("forms/<slug:slug>/publish", form_views.form_publish, name="form-publish"),
 ]

@@ -61,6 +61,8 @@ INSTALLED_APPS = [
     "civicstack.core",
     "civicstack.accounts",
     "civicstack.catalogue",
+    "civicstack.documents",
+    "civicstack.forms",
     "civicstack.portal",
     "civicstack.backoffice",
 ]
@@ -128,7 +130,7 @@ if DATABASE_URL:
 else:
     DATABASES = {
         "default": {
-            "ENGINE": "django.db.backends.sqlite3",
+            "ENGINE": "civicstack.core.db.sqlite",
             "NAME": str(env.path("SQLITE_PATH", VAR_DIR / "civicstack.sqlite3")),
             "CONN_MAX_AGE": CONN_MAX_AGE,
             "CONN_HEALTH_CHECKS": True,
@@ -293,6 +295,68 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = TESTING or DEBUG
 WHITENOISE_MAX_AGE = 0 if DEBUG else 31536000
+
+# --- Documents: uploads, scanning, encrypted storage (documents app) ---------------------
+# Files citizens upload are encrypted before they reach this storage (documents.crypto), so
+# the folder or bucket only ever holds ciphertext.
+DOCUMENTS_S3_BUCKET = env.optional("DOCUMENTS_S3_BUCKET")
+# (STORAGES was inferred from its first entries as str-to-str; these carry OPTIONS.)
+if DOCUMENTS_S3_BUCKET:
+    STORAGES["documents"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {  # type: ignore[dict-item]
+            "bucket_name": DOCUMENTS_S3_BUCKET,
+            "endpoint_url": env.optional("DOCUMENTS_S3_ENDPOINT_URL"),
+            "region_name": env.optional("DOCUMENTS_S3_REGION"),
+            "access_key": env.optional("DOCUMENTS_S3_ACCESS_KEY_ID"),
+            "secret_key": env.optional("DOCUMENTS_S3_SECRET_ACCESS_KEY"),
+            "default_acl": None,
+            "file_overwrite": False,
+            "querystring_auth": False,
+        },
+    }
+else:
+    STORAGES["documents"] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {  # type: ignore[dict-item]
+            "location": str(env.path("DOCUMENTS_DIR", VAR_DIR / "documents")),
+            "file_permissions_mode": 0o600,
+            "directory_permissions_mode": 0o700,
+        },
+    }
+# Key-encryption keys as "id:base64url-key" pairs, newest first; without it (outside
+# production) a key ring is kept in DOCUMENT_KEYS_FILE.
+DOCUMENT_KEYS = env.optional("DOCUMENT_KEYS")
+DOCUMENT_KEYS_FILE = env.path("DOCUMENT_KEYS_FILE", VAR_DIR / "keys" / "documents.keys")
+# Largest request body with files, refused before it is read (bytes), and per file.
+UPLOAD_MAX_REQUEST_BYTES = env.int("UPLOAD_MAX_REQUEST_BYTES", 25 * 1024 * 1024)
+UPLOAD_MAX_FILE_BYTES = env.int("UPLOAD_MAX_FILE_BYTES", 20 * 1024 * 1024)
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+_upload_temp_dir = env.path("FILE_UPLOAD_TEMP_DIR", VAR_DIR / "uploads")
+_upload_temp_dir.mkdir(parents=True, exist_ok=True)
+FILE_UPLOAD_TEMP_DIR = str(_upload_temp_dir)
+# ClamAV's clamd: "unix:///path/clamd.sock" or "tcp://host:3310". Outside production
+# `civicstack serve` starts its own clamd (if Debian's clamav-daemon is installed).
+CLAMD_ADDRESS = env.str("CLAMD_ADDRESS", f"unix://{VAR_DIR / 'clamav' / 'clamd.sock'}")
+CLAMD_TIMEOUT_SECONDS = env.int("CLAMD_TIMEOUT_SECONDS", 30)
+CLAMD_MANAGED = env.bool("CLAMD_MANAGED", not PRODUCTION)
+# The size caps are enforced while the body is read (documents.uploads): the first handler
+# refuses before anything is stored in memory or on disk.
+FILE_UPLOAD_HANDLERS = [
+    "civicstack.documents.uploads.UploadSizeLimitHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
+# The CSRF check is usually what reads the body first; this reads it just before, so an
+# upload over the cap gets a clear 413 page instead of a CSRF or 400 error.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.csrf.CsrfViewMiddleware"),
+    "civicstack.documents.uploads.UploadLimitMiddleware",
+)
+
+# --- Applications (forms app) -------------------------------------------------------------
+FORM_DRAFT_RETENTION_DAYS = env.int("FORM_DRAFT_RETENTION_DAYS", 28)
+IDEMPOTENCY_KEY_HOURS = env.int("IDEMPOTENCY_KEY_HOURS", 24)
 
 # --- Email ----------------------------------------------------------------------------
 EMAIL_URL_BACKEND = env.str("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")

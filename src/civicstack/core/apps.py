@@ -15,3 +15,6 @@ class CoreConfig(AppConfig):
         periodic_jobs.register("core.audit_checkpoint")(
             PeriodicJob(every=timedelta(minutes=1), enqueue=tasks.audit_checkpoint.enqueue)
         )
+        periodic_jobs.register("core.events_outbox_sweep")(
+            PeriodicJob(every=timedelta(minutes=1), enqueue=tasks.events_outbox_sweep.enqueue)
+        )

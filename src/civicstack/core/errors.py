@@ -86,3 +86,11 @@ class TemporarilyUnavailable(CivicstackError):
     status = 503
     code = "unavailable"
     default_message = _("Sorry, the service is unavailable. Try again later.")
+
+
+class PayloadTooLarge(CivicstackError):
+    """The request body (usually an uploaded file) is larger than the service accepts."""
+
+    status = 413
+    code = "payload_too_large"
+    default_message = _("The file you chose is too large. Choose a smaller file and try again.")

@@ -123,3 +123,32 @@ class PeriodicJobRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} last enqueued {self.last_enqueued_at:%Y-%m-%d %H:%M}"
+
+
+class OutboxEvent(models.Model):
+    """A domain event written in the same transaction as the change that caused it.
+
+    Delivery to subscribers happens after commit and again from the sweeper for any event
+    whose delivery was cut short (a process killed between commit and dispatch), so an
+    event that committed is always delivered at least once.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    event_type = models.CharField(max_length=100)
+    payload = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(delivered_at__isnull=True),
+                name="outbox_undelivered",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} #{self.pk}"

@@ -209,7 +209,24 @@ def _accounts_demo_load() -> str:
     return "accounts.user.demo_created"
 
 
+def _api_key_create() -> str:
+    services.api_key_create(
+        agency=AgencyFactory(), name="Counter", scopes=["applications:submit"], actor=None
+    )
+    return "accounts.api_key_created"
+
+
+def _api_key_revoke() -> str:
+    key, _secret = services.api_key_create(
+        agency=AgencyFactory(), name="Counter", scopes=["applications:submit"], actor=None
+    )
+    services.api_key_revoke(key=key, actor=None)
+    return "accounts.api_key_revoked"
+
+
 SCENARIOS: dict[str, Callable[[], str]] = {
+    "api_key_create": _api_key_create,
+    "api_key_revoke": _api_key_revoke,
     "agency_upsert": _agency_upsert,
     "user_sign_up": _user_sign_up,
     "email_verification_resend": _email_verification_resend,

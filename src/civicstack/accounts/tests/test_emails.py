@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from civicstack.accounts import emails
+from civicstack.core import mail
 
 
 def test_both_languages_go_in_one_message_preferred_first(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -16,7 +17,7 @@ def test_both_languages_go_in_one_message_preferred_first(monkeypatch: pytest.Mo
         kind = "subject" if name.endswith("_subject.txt") else "body"
         return f"{kind} in {context['language']} {context.get('link', '')}"
 
-    monkeypatch.setattr(emails, "render_to_string", fake_render)
+    monkeypatch.setattr(mail, "render_to_string", fake_render)
     subject, body = emails.render_bilingual(
         "verify_email", {}, preferred="cy", link=("accounts:sign-in", {})
     )
@@ -29,7 +30,7 @@ def test_both_languages_go_in_one_message_preferred_first(monkeypatch: pytest.Mo
 
 def test_identical_renderings_are_sent_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """Until Welsh is translated the text is not repeated twice over."""
-    monkeypatch.setattr(emails, "render_to_string", lambda name, context: "same text")
+    monkeypatch.setattr(mail, "render_to_string", lambda name, context: "same text")
     subject, body = emails.render_bilingual("password_changed", {})
     assert subject == "same text"
     assert body == "same text\n"
@@ -66,5 +67,5 @@ def test_account_emails_are_sent_by_the_task_queue(
         django_capture_on_commit_callbacks(execute=True),
     ):
         services.password_reset_request(email=user.email)
-    assert DBTaskResult.objects.filter(task_path__endswith="account_email_send").exists()
+    assert DBTaskResult.objects.filter(task_path__endswith="core.mail.email_send").exists()
     assert mail.outbox == []

@@ -43,7 +43,7 @@ def _settings_with(env: dict[str, str], tmp_path: Path) -> dict[str, object]:
 def test_embedded_defaults_need_no_services(tmp_path: Path) -> None:
     """With nothing set: SQLite in WAL mode, the database task queue and the database cache."""
     values = _settings_with({}, tmp_path)
-    assert values["engine"] == "django.db.backends.sqlite3"
+    assert values["engine"] == "civicstack.core.db.sqlite"
     assert "journal_mode=WAL" in str(values["init"])
     assert values["tasks"] == "django_tasks_db.DatabaseBackend"
     assert values["cache"].endswith("DatabaseCache")  # type: ignore[union-attr]

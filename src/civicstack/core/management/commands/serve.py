@@ -1,7 +1,8 @@
 """``civicstack serve``: the web server, the task worker and the scheduler, together.
 
-Ctrl-C (or SIGTERM) stops all three. This is what ``make run`` starts; at scale each runs
-on its own machines instead.
+Apps may add more child processes through ``core.processes.child_processes`` (documents
+adds a managed ClamAV daemon outside production). Ctrl-C (or SIGTERM) stops them all.
+This is what ``make run`` starts; at scale each runs on its own machines instead.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
+
+from civicstack.core.processes import child_processes
 
 
 def web_command(*, host: str, port: int, workers: int, threads: int) -> list[str]:
@@ -69,9 +72,26 @@ class Command(BaseCommand):
                 commands["worker"] = [*manage, "db_worker", "--interval", "1"]
         if not options["no_scheduler"]:
             commands["scheduler"] = [*manage, "scheduler"]
-        web_env = {**os.environ, "CIVICSTACK_WARM_SEARCH": "1"}
+        environments: dict[str, dict[str, str] | None] = {
+            "web": {**os.environ, "CIVICSTACK_WARM_SEARCH": "1"}
+        }
+        quiet: set[str] = set()
+        for name, build in child_processes.items():
+            extra = build()
+            if extra is None:
+                continue
+            commands[name] = extra.command
+            environments[name] = {**os.environ, **extra.env} if extra.env else None
+            if extra.quiet:
+                quiet.add(name)
+            if extra.description:
+                self.stdout.write(extra.description)
         processes = {
-            name: subprocess.Popen(command, env=web_env if name == "web" else None)
+            name: subprocess.Popen(
+                command,
+                env=environments.get(name),
+                stdout=subprocess.DEVNULL if name in quiet else None,
+            )
             for name, command in commands.items()
         }
         stopping = {"now": False}
@@ -101,6 +121,8 @@ class Command(BaseCommand):
                     process.wait(timeout=max(0.1, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
                     process.kill()
-            self.stdout.write("Stopped web server, worker and scheduler.")
+            extras = [name for name in processes if name not in {"web", "worker", "scheduler"}]
+            also = f" (and {', '.join(extras)})" if extras else ""
+            self.stdout.write(f"Stopped web server, worker and scheduler{also}.")
         if exit_code:
             raise SystemExit(exit_code)

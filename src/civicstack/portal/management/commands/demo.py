@@ -31,6 +31,10 @@ class Command(BaseCommand):
 
             people = accounts_demo_load()
             self.stdout.write(f"people: {people.created} created")
+            from civicstack.forms.services import forms_demo_load
+
+            forms = forms_demo_load()
+            self.stdout.write(f"forms: {forms} published or up to date")
             return
         if options["action"] == "sign-ins":
             from civicstack.accounts.services import demo_sign_ins

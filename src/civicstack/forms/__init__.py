@@ -1,0 +1,1 @@
+"""Online applications: form definitions as data, the form runner, drafts and submissions."""

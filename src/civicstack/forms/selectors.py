@@ -1,0 +1,348 @@
+"""Reads of the forms app: definitions, drafts a person may open, applications, forms for staff."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection, Mapping
+from functools import lru_cache
+from typing import Any
+
+from django.core import signing
+from django.db.models import F, QuerySet
+from django.utils import timezone
+
+from civicstack.accounts.selectors import roles_in_agency, user_is_platform_admin
+from civicstack.catalogue.constants import ContentStatus
+from civicstack.catalogue.selectors import services_for_staff
+from civicstack.forms.definition import (
+    DefinitionError,
+    DefinitionInvalid,
+    FormDefinition,
+    Group,
+    Question,
+    definition_from_text,
+    definition_load,
+)
+from civicstack.forms.models import (
+    Application,
+    ApplicationEntry,
+    ApplicationStatus,
+    Draft,
+    Form,
+    FormVersion,
+    TimelineKind,
+    VersionStatus,
+)
+from civicstack.forms.questions import question_widget_context, question_widget_template
+
+_LINK_SALT = "civicstack.forms.draft-link"
+# Roles that may change a service's form (the same people who edit its catalogue entry).
+FORM_EDITOR_ROLES = {"service_owner", "agency_admin"}
+Service = Any  # catalogue's Service, reached only through catalogue.selectors
+
+
+@lru_cache(maxsize=512)
+def _definition(version_id: str, updated_at: str) -> FormDefinition:
+    version = FormVersion.objects.get(pk=version_id)
+    return definition_load(version.definition)
+
+
+def definition_of(*, version: FormVersion) -> FormDefinition:
+    """Return the parsed definition of ``version`` (parsed once per process and change)."""
+    return _definition(str(version.pk), version.updated_at.isoformat())
+
+
+def form_published_version(*, service: Service) -> FormVersion | None:
+    """Return the version new applications for ``service`` use, or None if it has no form."""
+    form = Form.objects.filter(service=service).select_related("published_version").first()
+    return form.published_version if form else None
+
+
+# The API looks up the same few forms on every submission: each process keeps what it
+# found for a few seconds. Publishing a new version (or withdrawing a service) reaches the
+# API within this time; applications always record the version they were checked against.
+FORM_LOOKUP_SECONDS = 5.0
+_form_lookups: dict[str, tuple[float, FormVersion | None]] = {}
+
+
+def form_for_submission(*, slug: str) -> FormVersion | None:
+    """Return the published form version of the published service ``slug``.
+
+    The version comes with its form and service loaded, as the API needs on every request;
+    a lookup is reused for FORM_LOOKUP_SECONDS within a process.
+    """
+    now = time.monotonic()
+    cached = _form_lookups.get(slug)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    version = _form_for_submission(slug)
+    if len(_form_lookups) > 1000:
+        _form_lookups.clear()
+    _form_lookups[slug] = (now + FORM_LOOKUP_SECONDS, version)
+    return version
+
+
+def form_lookups_forget(*, slug: str) -> None:
+    """Forget this process's lookup of ``slug`` (a new version was just published here)."""
+    _form_lookups.pop(slug, None)
+
+
+def _form_for_submission(slug: str) -> FormVersion | None:
+    return (
+        FormVersion.objects.select_related("form__service")
+        .only(
+            "id",
+            "number",
+            "updated_at",
+            "form__id",
+            "form__service__id",
+            "form__service__slug",
+            "form__service__agency_id",
+        )
+        .filter(
+            form__service__slug=slug,
+            form__service__status=ContentStatus.PUBLISHED,
+            form__published_version=F("pk"),
+        )
+        .first()
+    )
+
+
+def services_with_forms() -> set[str]:
+    """Return the slugs of services that can be applied for online."""
+    return set(
+        Form.objects.filter(published_version__isnull=False).values_list("service__slug", flat=True)
+    )
+
+
+def draft_for_person(*, draft_id: Any, user: Any, session_drafts: Collection[str]) -> Draft | None:
+    """Return the draft if this person may open it: theirs, or held by their browser session."""
+    draft = (
+        Draft.objects.select_related("form_version", "service", "service__agency")
+        .filter(pk=draft_id, expires_at__gt=timezone.now())
+        .first()
+    )
+    if draft is None:
+        return None
+    if draft.user_id is not None:
+        return draft if getattr(user, "pk", None) == draft.user_id else None
+    return draft if str(draft.pk) in session_drafts else None
+
+
+def draft_link_token(*, draft: Draft) -> str:
+    """Return the signed token of the save-and-return link for an anonymous draft."""
+    return signing.dumps({"draft": str(draft.pk), "email": draft.email}, salt=_LINK_SALT)
+
+
+def draft_from_link(*, token: str) -> Draft | None:
+    """Return the draft a save-and-return link points at, if the link is genuine and current."""
+    if len(token) > 500:
+        return None
+    try:
+        content = signing.loads(token, salt=_LINK_SALT)
+    except signing.BadSignature:
+        return None
+    if not isinstance(content, dict):
+        return None
+    draft_id = content.get("draft")
+    draft = (
+        Draft.objects.filter(pk=str(draft_id), expires_at__gt=timezone.now())
+        .select_related("service")
+        .first()
+        if _is_uuid(draft_id)
+        else None
+    )
+    # A link stops working if the email on the draft changed since it was sent.
+    if draft is None or draft.user_id is not None or draft.email != content.get("email"):
+        return None
+    return draft
+
+
+def _is_uuid(value: object) -> bool:
+    import uuid
+
+    if not isinstance(value, str):
+        return False
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+def drafts_for_user(*, user: Any) -> QuerySet[Draft]:
+    """Return the person's drafts in progress, most recently changed first."""
+    return (
+        Draft.objects.filter(user=user, expires_at__gt=timezone.now())
+        .select_related("service")
+        .order_by("-updated_at")
+    )
+
+
+def applications_for_user(*, user: Any) -> QuerySet[Application]:
+    """Return the person's applications, newest first."""
+    return (
+        Application.objects.filter(applicant=user)
+        .select_related("service")
+        .order_by("-submitted_at")
+    )
+
+
+def application_for_user(*, application_id: Any, user: Any) -> Application | None:
+    """Return one of the person's applications (None for anyone else's)."""
+    if not _is_uuid(str(application_id)):
+        return None
+    return (
+        Application.objects.filter(pk=application_id, applicant=user)
+        .select_related("service", "service__agency", "form_version")
+        .first()
+    )
+
+
+def application_for_confirmation(
+    *, application_id: Any, user: Any, session_applications: Collection[str]
+) -> Application | None:
+    """Return the application for its confirmation page: the applicant's or this session's."""
+    application = (
+        Application.objects.filter(pk=application_id).select_related("service").first()
+        if _is_uuid(str(application_id))
+        else None
+    )
+    if application is None:
+        return None
+    if application.applicant_id is not None and application.applicant_id == getattr(
+        user, "pk", None
+    ):
+        return application
+    return application if str(application.pk) in session_applications else None
+
+
+def application_from_draft(
+    *, draft_id: Any, user: Any, session_applications: Collection[str]
+) -> Application | None:
+    """Return the application a draft became, if this person may see it (a repeated send)."""
+    application = Application.objects.filter(draft_id=draft_id).only("pk", "applicant_id").first()
+    if application is None:
+        return None
+    return application_for_confirmation(
+        application_id=application.pk, user=user, session_applications=session_applications
+    )
+
+
+def application_timeline(*, application: Application) -> list[ApplicationEntry]:
+    """Return the application's timeline, oldest first, starting with its submission.
+
+    The submission itself is not stored as an entry (the application row records it).
+    """
+    sent = ApplicationEntry(
+        application=application,
+        kind=TimelineKind.SUBMITTED,
+        status=ApplicationStatus.SUBMITTED,
+        created_at=application.submitted_at,
+    )
+    return [sent, *application.timeline.order_by("created_at")]
+
+
+def application_for_api(*, application_id: Any, agency_id: Any) -> Application | None:
+    """Return an application an agency's API key may read (submitted for its services)."""
+    if not _is_uuid(str(application_id)):
+        return None
+    return (
+        Application.objects.filter(pk=application_id, service__agency_id=agency_id)
+        .select_related("service")
+        .first()
+    )
+
+
+def staff_may_edit_form(*, user: Any, service: Service) -> bool:
+    """Return True if ``user`` may change the online form of ``service``."""
+    if not getattr(user, "is_authenticated", False):
+        return False
+    if user_is_platform_admin(user=user):
+        return True
+    return bool(roles_in_agency(user=user, agency=service.agency) & FORM_EDITOR_ROLES)
+
+
+def forms_for_staff(*, user: Any) -> QuerySet[Any]:
+    """Return the services whose forms ``user`` may see in the back office."""
+    return services_for_staff(user=user).select_related(
+        "online_form", "online_form__published_version"
+    )
+
+
+def form_versions(*, service: Service) -> QuerySet[FormVersion]:
+    """Return every version of the service's form, newest first."""
+    return FormVersion.objects.filter(form__service=service).order_by("-number")
+
+
+def form_draft_version(*, service: Service) -> FormVersion | None:
+    """Return the version being edited, if any."""
+    return FormVersion.objects.filter(form__service=service, status=VersionStatus.DRAFT).first()
+
+
+def widget_context(
+    question: Question,
+    *,
+    raw: Mapping[str, Any],
+    errors: list[Any],
+    language: str,
+    heading: bool,
+    address_choices: list[tuple[str, str]] | None = None,
+    files: list[Any] | None = None,
+) -> dict[str, Any]:
+    """Return what a question's widget template needs to render it."""
+    return {
+        **question_widget_context(
+            question,
+            language,
+            raw=raw,
+            errors=errors,
+            is_heading=heading,
+            address_choices=address_choices or [],
+            files=files or [],
+        ),
+        "template": question_widget_template(question),
+    }
+
+
+def form_preview(*, definition: FormDefinition, language: str) -> list[dict[str, Any]]:
+    """Return every page of a definition with its empty widgets, for the editor's preview."""
+    pages: list[dict[str, Any]] = []
+    if definition.precheck is not None:
+        for question in definition.precheck.questions:
+            pages.append(
+                {
+                    "title": question.label.get(language),
+                    "kind": "precheck",
+                    "widgets": [
+                        widget_context(
+                            question, raw={}, errors=[], language=language, heading=False
+                        )
+                    ],
+                }
+            )
+    for item in definition.items:
+        group_pages = item.pages if isinstance(item, Group) else (item,)
+        for page in group_pages:
+            pages.append(
+                {
+                    "title": page.title.get(language),
+                    "kind": "group" if isinstance(item, Group) else "page",
+                    "group": item.title.get(language) if isinstance(item, Group) else "",
+                    "conditional": page.when is not None or getattr(item, "when", None) is not None,
+                    "widgets": [
+                        widget_context(q, raw={}, errors=[], language=language, heading=False)
+                        for q in page.questions
+                    ],
+                }
+            )
+    return pages
+
+
+def definition_check(*, source: str) -> tuple[FormDefinition | None, list[DefinitionError]]:
+    """Parse and validate a definition written in the editor: (definition, []) or (None, errors)."""
+    try:
+        _data, definition = definition_from_text(source)
+    except DefinitionInvalid as error:
+        return None, list(error.errors)
+    return definition, []

@@ -1,0 +1,132 @@
+"""Applying online in headless Chromium: a branching form with a repeating group and an
+upload inside it, save and return, a change from check your answers, sending, and the
+dashboard. axe-core runs on every page visited, with and without JavaScript.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+from playwright.sync_api import Page, expect
+
+from tests.e2e.pages import BrowserLog, arrive, assert_clean, visit
+
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("clamd")]
+
+DEMO_PASSWORD = "civicstack-demo-password"
+
+
+@pytest.fixture
+def permit_form(demo_data: None) -> Any:
+    """Put the test permit form (branch, group, upload in the group) on a demo service."""
+    from civicstack.catalogue.selectors import service_get
+    from civicstack.forms.services import form_import
+    from civicstack.forms.tests.conftest import PERMIT_FORM
+
+    service = service_get(slug="apply-residents-parking-permit")
+    assert service is not None
+    form_import(service=service, source=PERMIT_FORM, actor=None)
+    return service
+
+
+def _photo(tmp_path: Path) -> Path:
+    path = tmp_path / "logbook.jpg"
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), "navy").save(buffer, format="JPEG")
+    path.write_bytes(buffer.getvalue())
+    return path
+
+
+def _continue(page: Page) -> None:
+    page.get_by_role("button", name="Continue", exact=True).click()
+
+
+@pytest.mark.parametrize("javascript_enabled", [True, False], ids=["js", "no-js"])
+def test_apply_with_a_group_and_an_upload_save_return_change_and_send(
+    open_page: Callable[..., tuple[Page, BrowserLog]],
+    permit_form: Any,
+    site_url: str,
+    tmp_path: Path,
+    javascript_enabled: bool,
+) -> None:
+    page, log = open_page(javascript_enabled=javascript_enabled)
+    visit(page, log, "/en/services/apply-residents-parking-permit")
+    page.get_by_role("button", name="Start now").click()
+    arrive(page, log, path="/en/apply/apply-residents-parking-permit/")
+    page.get_by_role("button", name="Sign in and start").click()
+    arrive(page, log, path="/en/account/sign-in")
+    page.get_by_label("Email address").fill("citizen@example.org")
+    page.get_by_label("Password", exact=True).fill(DEMO_PASSWORD)
+    page.get_by_role("main").get_by_role("button", name="Continue").click()
+    arrive(page, log, path="/en/apply/apply-residents-parking-permit/")
+    page.get_by_role("button", name="Start now").click()
+    arrive(page, log, path="/begin/")
+    page.get_by_role("button", name="Start your application").click()
+
+    # Name is prefilled from the profile.
+    arrive(page, log, path=re.compile(r"/apply/d/[0-9a-f-]+/name/$"))
+    expect(page.get_by_label("What is your full name?")).to_have_value("Alex Citizen")
+    _continue(page)
+    arrive(page, log, path="/vehicle_question/")
+    page.get_by_label("Yes").check()
+    _continue(page)
+
+    # The group: add a vehicle, with an upload inside it.
+    arrive(page, log, path="/vehicles/")
+    page.get_by_label("Yes").check()
+    _continue(page)
+    arrive(page, log, path="/vehicles.0.vehicle_details/")
+    page.get_by_label("Registration number").fill("KB12 ABC")
+    _continue(page)
+    arrive(page, log, path="/vehicles.0.vehicle_proof/")
+    page.get_by_label("Upload proof of ownership").set_input_files(str(_photo(tmp_path)))
+    page.get_by_role("button", name="Upload file").click()
+    arrive(page, log, path="/vehicles.0.vehicle_proof/")
+    expect(page.get_by_role("term").filter(has_text="logbook.jpg")).to_be_visible()
+
+    # Save and come back later, from the dashboard.
+    page.get_by_role("button", name="Save and come back later").click()
+    arrive(page, log, path="/save/")
+    page.get_by_role("link", name="Go to your applications").click()
+    arrive(page, log, path="/en/applications/")
+    page.get_by_role("link", name=re.compile("Continue")).first.click()
+    # Back where the answers run out: the vehicle is complete, so the email comes next.
+    arrive(page, log, path="/contact/")
+    page.get_by_role("link", name="Back").click()
+    arrive(page, log, path="/vehicles/")
+    expect(page.get_by_text("KB12 ABC")).to_be_visible()
+    page.get_by_label("No").check()
+    _continue(page)
+    arrive(page, log, path="/contact/")
+    page.get_by_label("What is your email address?").fill("alex@example.org")
+    _continue(page)
+
+    # Check your answers, change the name, come back.
+    arrive(page, log, path="/check-answers/")
+    expect(page.get_by_text("logbook.jpg")).to_be_visible()
+    page.get_by_role("link", name=re.compile("Change.*full name", re.IGNORECASE)).click()
+    arrive(page, log, path="/name/")
+    page.get_by_label("What is your full name?").fill("Alex Q Citizen")
+    _continue(page)
+    arrive(page, log, path="/check-answers/")
+    expect(page.get_by_text("Alex Q Citizen")).to_be_visible()
+    page.get_by_role("button", name="Continue").click()
+    arrive(page, log, path="/declaration/")
+    page.get_by_role("button", name="Accept and send").click()
+
+    arrive(page, log, path="/confirmation/")
+    reference = page.locator(".govuk-panel__body strong").inner_text()
+    assert re.fullmatch(r"APP-\d{4}-\d{6}", reference)
+    page.get_by_role("link", name="Track your application").click()
+    arrive(page, log, path=re.compile(r"/en/applications/[0-9a-f-]+/$"))
+    expect(page.get_by_text(reference)).to_be_visible()
+    expect(page.get_by_role("link", name="logbook.jpg")).to_be_visible()
+    visit(page, log, "/en/applications/")
+    expect(page.get_by_role("cell", name=reference)).to_be_visible()
+    assert_clean(log)
