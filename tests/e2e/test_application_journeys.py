@@ -130,3 +130,55 @@ def test_apply_with_a_group_and_an_upload_save_return_change_and_send(
     visit(page, log, "/en/applications/")
     expect(page.get_by_role("cell", name=reference)).to_be_visible()
     assert_clean(log)
+
+
+def test_a_service_owner_edits_previews_and_publishes_a_form(
+    open_page: Callable[..., tuple[Page, BrowserLog]], demo_data: None
+) -> None:
+    """The editor's live preview follows the text, errors show in place, publishing works."""
+    import pyotp
+
+    from civicstack.accounts.models import User
+    from civicstack.accounts.selectors import agencies_for_staff
+    from civicstack.accounts.services import DEMO_PASSWORD, DEMO_TOTP_SECRET
+    from civicstack.catalogue.selectors import services_for_staff
+    from civicstack.forms.services import form_import
+    from civicstack.forms.tests.conftest import PERMIT_FORM
+
+    owner = User.objects.get(email="service-owner@example.org")
+    assert agencies_for_staff(user=owner).exists()
+    service = services_for_staff(user=owner).first()
+    form_import(service=service, source=PERMIT_FORM, actor=None)
+
+    page, log = open_page()
+    visit(page, log, "/en/back-office/forms")
+    page.get_by_label("Email address").fill("service-owner@example.org")
+    page.get_by_label("Password", exact=True).fill(DEMO_PASSWORD)
+    page.get_by_role("main").get_by_role("button", name="Continue").click()
+    arrive(page, log, path="/en/account/sign-in/code")
+    page.get_by_label("Enter the code from your authenticator app").fill(
+        pyotp.TOTP(DEMO_TOTP_SECRET).now()
+    )
+    page.get_by_role("main").get_by_role("button", name="Continue").click()
+    arrive(page, log, path="/en/back-office/forms")
+    page.get_by_role("link", name=service.title_en).click()
+    arrive(page, log, path=f"/en/back-office/forms/{service.slug}")
+    page.get_by_role("link", name="Start a new version").click()
+    arrive(page, log, path=f"/en/back-office/forms/{service.slug}/edit")
+
+    source = page.get_by_label("Form definition (YAML or JSON)")
+    preview = page.locator("#preview")
+    source.fill(PERMIT_FORM.replace("What is your full name?", "Your name as on your licence"))
+    expect(preview).to_contain_text("Your name as on your licence")
+    source.fill(PERMIT_FORM.replace("type: yesno", "type: telepathy"))
+    expect(preview.locator(".govuk-error-summary")).to_be_visible()
+    expect(preview.locator(".civicstack-source__line--error")).to_have_count(1)
+    arrive(page, log)
+    source.fill(PERMIT_FORM.replace("What is your full name?", "Your name as on your licence"))
+    expect(preview).to_contain_text("Your name as on your licence")
+    page.get_by_role("button", name="Save draft").click()
+    arrive(page, log, path=f"/en/back-office/forms/{service.slug}")
+    page.get_by_role("button", name="Publish version 2").click()
+    arrive(page, log, path=f"/en/back-office/forms/{service.slug}")
+    expect(page.get_by_text("Version 2 is live.")).to_be_visible()
+    assert_clean(log)

@@ -765,19 +765,29 @@ def declaration(request: HttpRequest, draft_id: Any) -> HttpResponse:
     draft = _draft(request, draft_id)
     definition = selectors.definition_of(version=draft.form_version)
     language = _language()
+    errors: list[FieldError] = []
     if request.method == "POST":
         try:
             application = services.application_submit(
                 draft=draft, holder_keys=_holder_keys(request, draft), actor=request.user
             )
-        except ValidationFailed:
+        except ValidationFailed as error:
             incomplete = engine.first_incomplete(definition, draft.answers)
-            return HttpResponseRedirect(_step_url(draft, incomplete))
-        _session_add(request, SESSION_APPLICATIONS, str(application.pk))
-        return HttpResponseRedirect(
-            reverse("forms:confirmation", kwargs={"application_id": application.pk})
-        )
-    if engine.first_incomplete(definition, draft.answers) is not None:
+            if incomplete is not None:
+                return HttpResponseRedirect(_step_url(draft, incomplete))
+            # Complete but still refused (a file that can no longer be attached, say):
+            # say why here rather than sending the person round in a circle.
+            messages = [str(m) for ms in error.field_errors.values() for m in ms]
+            errors = [
+                FieldError(field="main-content", message=message)
+                for message in (messages or [str(error.message)])
+            ]
+        else:
+            _session_add(request, SESSION_APPLICATIONS, str(application.pk))
+            return HttpResponseRedirect(
+                reverse("forms:confirmation", kwargs={"application_id": application.pk})
+            )
+    elif engine.first_incomplete(definition, draft.answers) is not None:
         return HttpResponseRedirect(reverse("forms:check-answers", kwargs={"draft_id": draft.pk}))
     return render(
         request,
@@ -787,7 +797,9 @@ def declaration(request: HttpRequest, draft_id: Any) -> HttpResponse:
             "title": definition.title.get(language),
             "declaration": definition.declaration.get(language),
             "back_url": reverse("forms:check-answers", kwargs={"draft_id": draft.pk}),
+            "errors": errors,
         },
+        status=400 if errors else 200,
     )
 
 

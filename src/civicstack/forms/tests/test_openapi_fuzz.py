@@ -7,13 +7,31 @@ from typing import Any
 
 import pytest
 import schemathesis
+from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from hypothesis import HealthCheck, given, settings
 from schemathesis import checks
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 
+@pytest.fixture
+def keep_test_connection() -> Any:
+    """Stop the WSGI handler closing the test's database connection after each request.
+
+    Django's own test client does the same; schemathesis calls the WSGI application
+    directly, whose request signals would otherwise close the connection the test's
+    transaction lives on (PostgreSQL notices).
+    """
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+@pytest.mark.usefixtures("keep_test_connection")
 def test_the_api_keeps_to_its_document(permit_service: Any, api_secret: str) -> None:
     """Generated requests for every operation, with a valid key, never break the contract."""
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", get_wsgi_application())

@@ -279,3 +279,16 @@ def test_pages_that_need_an_account_send_people_to_sign_in(permit_service: Any) 
     assert response.status_code == 302
     assert reverse("accounts:sign-in") in response["Location"]
     assert not Draft.objects.exists()
+
+
+def test_a_complete_draft_whose_file_is_gone_is_told_why(permit_service: Any) -> None:
+    """If a file can no longer be attached, the declaration page says so; nothing is made."""
+    client = Client()
+    draft = _start(client)
+    _complete_with_vehicle(client, draft)
+    Document.objects.update(status="deleted")
+    response = client.post(reverse("forms:declaration", kwargs={"draft_id": draft.pk}))
+    assert response.status_code == 400
+    assert "govuk-error-summary" in response.content.decode()
+    assert not Application.objects.exists()
+    assert Draft.objects.filter(pk=draft.pk).exists()
