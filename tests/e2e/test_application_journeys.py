@@ -182,3 +182,131 @@ def test_a_service_owner_edits_previews_and_publishes_a_form(
     arrive(page, log, path=f"/en/back-office/forms/{service.slug}")
     expect(page.get_by_text("Version 2 is live.")).to_be_visible()
     assert_clean(log)
+
+
+def _sign_in_citizen(page: Page, log: BrowserLog) -> None:
+    visit(page, log, "/en/account/sign-in")
+    page.get_by_label("Email address").fill("citizen@example.org")
+    page.get_by_label("Password", exact=True).fill(DEMO_PASSWORD)
+    page.get_by_role("main").get_by_role("button", name="Continue").click()
+    arrive(page, log)
+
+
+def test_every_other_runner_and_dashboard_page_is_accessible(
+    open_page: Callable[..., tuple[Page, BrowserLog]],
+    permit_form: Any,
+    site_url: str,
+    tmp_path: Path,
+) -> None:
+    """Pre-check and its refusal, address lookup, the task list, confirmations of removal,
+    deletion and withdrawal, documents, error states and Welsh pages: axe finds nothing."""
+    from civicstack.forms.models import Application, Draft
+    from civicstack.forms.services import forms_demo_load
+
+    forms_demo_load()  # the demo forms replace the test form on the parking permit
+    page, log = open_page()
+    _sign_in_citizen(page, log)
+
+    # Pre-check: an error, a refusal, then eligible.
+    visit(page, log, "/en/apply/apply-residents-parking-permit/check/1/")
+    _continue(page)
+    arrive(page, log)
+    expect(page.locator(".govuk-error-summary")).to_be_visible()
+    page.get_by_label("Yes").check()
+    _continue(page)
+    arrive(page, log, path="/check/2/")
+    page.get_by_label("No").check()
+    _continue(page)
+    arrive(page, log, path="/not-eligible/")
+    visit(page, log, "/en/apply/apply-residents-parking-permit/check/2/")
+    page.get_by_label("Yes").check()
+    _continue(page)
+    arrive(page, log, path="/begin/")
+    page.get_by_role("button", name="Start your application").click()
+    arrive(page, log, path="/name/")
+    _continue(page)
+    arrive(page, log, path="/home_address/")
+    page.get_by_label("Postcode").fill("KB1 2AB")
+    page.get_by_role("button", name="Find address").click()
+    arrive(page, log, path="/home_address/")
+    draft = Draft.objects.get(service__slug="apply-residents-parking-permit")
+
+    # A long form's task list, a group item's removal, and deleting a draft.
+    visit(page, log, "/en/apply/apply-housing-benefit/")
+    page.get_by_role("button", name="Start now").click()
+    arrive(page, log)
+    page.get_by_role("button", name="Start your application").click()
+    arrive(page, log, path=re.compile(r"/apply/d/[0-9a-f-]+/$"))
+    expect(page.locator(".govuk-task-list")).to_be_visible()
+    visit(page, log, f"/en/apply/d/{draft.pk}/delete/")
+    page.get_by_role("button", name="Continue").click()
+    arrive(page, log)
+    expect(page.locator(".govuk-error-summary")).to_be_visible()
+
+    # The test permit form: one vehicle, then the remove-item question.
+    from civicstack.forms.services import form_import
+    from civicstack.forms.tests.conftest import PERMIT_FORM
+
+    form_import(service=permit_form, source=PERMIT_FORM, actor=None)
+    visit(page, log, "/en/apply/apply-residents-parking-permit/begin/")
+    page.get_by_role("button", name="Start your application").click()
+    arrive(page, log, path="/name/")
+    _continue(page)
+    arrive(page, log, path="/vehicle_question/")
+    page.get_by_label("Yes").check()
+    _continue(page)
+    arrive(page, log, path="/vehicles/")
+    page.get_by_label("Yes").check()
+    _continue(page)
+    arrive(page, log, path="/vehicles.0.vehicle_details/")
+    page.get_by_label("Registration number").fill("KB12 ABC")
+    _continue(page)
+    arrive(page, log, path="/vehicles.0.vehicle_proof/")
+    _continue(page)
+    arrive(page, log, path="/vehicles.0.vehicle_proof/")
+    expect(page.locator(".govuk-error-summary")).to_be_visible()
+    page.get_by_label("Upload proof of ownership").set_input_files(str(_photo(tmp_path)))
+    page.get_by_role("button", name="Upload file").click()
+    arrive(page, log, path="/vehicles.0.vehicle_proof/")
+    _continue(page)
+    arrive(page, log, path="/vehicles/")
+    page.get_by_role("link", name=re.compile("Remove.*Vehicle 1")).click()
+    arrive(page, log, path="/vehicles.0/remove/")
+    page.get_by_label("No").check()
+    _continue(page)
+    arrive(page, log, path="/vehicles/")
+    page.get_by_label("No").check()
+    _continue(page)
+    arrive(page, log, path="/contact/")
+    page.get_by_label("What is your email address?").fill("alex@example.org")
+    _continue(page)
+    arrive(page, log, path="/check-answers/")
+    page.get_by_role("button", name="Continue").click()
+    arrive(page, log, path="/declaration/")
+    page.get_by_role("button", name="Accept and send").click()
+    arrive(page, log, path="/confirmation/")
+    application = Application.objects.get()
+
+    # The dashboard's other pages, and withdrawal.
+    visit(page, log, "/en/applications/documents/")
+    expect(page.get_by_role("link", name="logbook.jpg")).to_be_visible()
+    visit(page, log, f"/en/applications/{application.pk}/withdraw/")
+    page.get_by_label("Yes").check()
+    page.get_by_role("button", name="Continue").click()
+    arrive(page, log, path=f"/en/applications/{application.pk}/")
+    expect(page.locator(".govuk-tag").first).to_have_text("Withdrawn")
+
+    # Welsh: the same pages in the other language.
+    for path in (
+        "/cy/apply/apply-residents-parking-permit/",
+        "/cy/applications/",
+        f"/cy/applications/{application.pk}/",
+        "/cy/applications/documents/",
+        "/cy/apply/apply-blue-badge/",
+    ):
+        visit(page, log, path)
+        assert page.evaluate("() => document.documentElement.lang") == "cy"
+    assert_clean(log)
+    # Pages that answer 404 on purpose (checked with axe, not counted as problems).
+    visit(page, log, "/en/apply/resume/not-a-real-link/", status=404)
+    visit(page, log, "/en/apply/renew-driving-licence/", status=404)

@@ -875,18 +875,21 @@ def nino_normalise(text: object) -> str | None:
     return compact
 
 
-class NinoKind(QuestionKind):
-    """A National Insurance number."""
+class _IdentifierKind(QuestionKind):
+    """An identifier typed by hand: normalised, checked, and refused with a clear message."""
 
-    type_id = "nino"
+    def _missing_message(self) -> str:
+        raise NotImplementedError
+
+    def _normalise(self, value: object) -> str | None:
+        raise NotImplementedError
+
+    def _invalid_message(self, value: object) -> str:
+        raise NotImplementedError
 
     def _required_message(self, question: Question, language: str) -> str:
         label = _label_phrase(question, language)
-        default = (
-            _("Enter %(label)s") % {"label": label[0]}
-            if label
-            else _("Enter a National Insurance number")
-        )
+        default = _("Enter %(label)s") % {"label": label[0]} if label else self._missing_message()
         return _message(question, "required", language, default)
 
     def _clean(
@@ -894,11 +897,25 @@ class NinoKind(QuestionKind):
     ) -> tuple[Any, list[FieldError]]:
         if isinstance(value, str) and value.strip() == "":
             return None, self._required_errors(question, language)
-        nino = nino_normalise(value)
-        if nino is None:
-            invalid = _("Enter a National Insurance number in the correct format")
-            return None, self._error(question, "invalid", language, invalid)
-        return nino, []
+        normalised = self._normalise(value)
+        if normalised is None:
+            return None, self._error(question, "invalid", language, self._invalid_message(value))
+        return normalised, []
+
+
+class NinoKind(_IdentifierKind):
+    """A National Insurance number."""
+
+    type_id = "nino"
+
+    def _missing_message(self) -> str:
+        return _("Enter a National Insurance number")
+
+    def _normalise(self, value: object) -> str | None:
+        return nino_normalise(value)
+
+    def _invalid_message(self, value: object) -> str:
+        return _("Enter a National Insurance number in the correct format")
 
     def _display(self, question: Question, value: Any, language: str) -> str | list[str]:
         text = str(value)
@@ -935,34 +952,22 @@ def national_id_normalise(text: object) -> str | None:
     return compact
 
 
-class NationalIdKind(QuestionKind):
+class NationalIdKind(_IdentifierKind):
     """The fictional 10-digit Civicstack national identifier, with its check digit."""
 
     type_id = "national_id"
 
-    def _required_message(self, question: Question, language: str) -> str:
-        label = _label_phrase(question, language)
-        default = (
-            _("Enter %(label)s") % {"label": label[0]}
-            if label
-            else _("Enter a national identifier")
-        )
-        return _message(question, "required", language, default)
+    def _missing_message(self) -> str:
+        return _("Enter a national identifier")
 
-    def _clean(
-        self, question: Question, value: object, language: str
-    ) -> tuple[Any, list[FieldError]]:
-        if isinstance(value, str) and value.strip() == "":
-            return None, self._required_errors(question, language)
-        number = national_id_normalise(value)
-        if number is None:
-            compact = re.sub(r"[\s\-]", "", value) if isinstance(value, str) else ""
-            if len(compact) == 10 and compact.isascii() and compact.isdigit():
-                invalid = _("Check your national identifier: one of the numbers is wrong")
-            else:
-                invalid = _("Enter a national identifier in the correct format, like 123 456 7890")
-            return None, self._error(question, "invalid", language, invalid)
-        return number, []
+    def _normalise(self, value: object) -> str | None:
+        return national_id_normalise(value)
+
+    def _invalid_message(self, value: object) -> str:
+        compact = re.sub(r"[\s\-]", "", value) if isinstance(value, str) else ""
+        if len(compact) == 10 and compact.isascii() and compact.isdigit():
+            return _("Check your national identifier: one of the numbers is wrong")
+        return _("Enter a national identifier in the correct format, like 123 456 7890")
 
     def _display(self, question: Question, value: Any, language: str) -> str | list[str]:
         text = str(value)

@@ -14,6 +14,7 @@ from collections.abc import Collection, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
@@ -248,6 +249,17 @@ def _locked(draft: Draft) -> Draft:
     return locked
 
 
+def _store(draft: Draft, answers: dict[str, Any], *, step: engine.PageRef | None = None) -> None:
+    """Save new answers (and where the person was); every change restarts the retention."""
+    draft.answers = answers
+    draft.expires_at = _expiry()
+    fields = ["answers", "expires_at", "updated_at"]
+    if step is not None:
+        draft.last_step = step.key
+        fields.append("last_step")
+    draft.save(update_fields=fields)
+
+
 def _place(answers: dict[str, Any], step: engine.PageRef) -> dict[str, Any]:
     """Return the dict the answers of ``step`` live in (the top level or one group item)."""
     if step.group_id is None or step.index is None:
@@ -273,10 +285,7 @@ def draft_answers_save(
         _place(answers, step).update(values)
         answers = engine.answers_prune(definition, answers)
         _check_size(answers)
-        draft.answers = answers
-        draft.last_step = step.key
-        draft.expires_at = _expiry()
-        draft.save(update_fields=["answers", "last_step", "expires_at", "updated_at"])
+        _store(draft, answers, step=step)
         audit_event_record(
             action="forms.draft_answers_saved",
             actor=actor,
@@ -301,9 +310,7 @@ def draft_group_item_add(*, draft: Draft, group_id: str, actor: Any) -> int:
             )
         items.append({})
         answers[group_id] = items
-        draft.answers = answers
-        draft.expires_at = _expiry()
-        draft.save(update_fields=["answers", "expires_at", "updated_at"])
+        _store(draft, answers)
         audit_event_record(
             action="forms.draft_item_added", actor=actor, obj=draft, data={"group": group_id}
         )
@@ -324,9 +331,7 @@ def draft_group_item_remove(
             raise NotFound(_("That part of the form does not exist any more."))
         removed = items[index]
         answers[group_id] = items[:index] + items[index + 1 :]
-        draft.answers = engine.answers_prune(definition, answers)
-        draft.expires_at = _expiry()
-        draft.save(update_fields=["answers", "expires_at", "updated_at"])
+        _store(draft, engine.answers_prune(definition, answers))
         _release_files(
             definition=definition,
             before={group_id: [removed]},
@@ -401,10 +406,7 @@ def draft_file_add(
         ids = [str(i) for i in existing] if isinstance(existing, list) else []
         ids.append(str(document.pk))
         place[question_id] = ids
-        draft.answers = answers
-        draft.last_step = step.key
-        draft.expires_at = _expiry()
-        draft.save(update_fields=["answers", "last_step", "expires_at", "updated_at"])
+        _store(draft, answers, step=step)
         audit_event_record(
             action="forms.draft_file_added",
             actor=actor,
@@ -438,9 +440,7 @@ def draft_file_remove(
             before = {step.group_id: [{question_id: list(ids)}]}
         ids.remove(document_id)
         place[question_id] = ids
-        draft.answers = answers
-        draft.expires_at = _expiry()
-        draft.save(update_fields=["answers", "expires_at", "updated_at"])
+        _store(draft, answers)
         _release_files(
             definition=definition, before=before, holder_keys=holder_keys, draft=draft, actor=actor
         )
@@ -543,8 +543,17 @@ def _create_application(
     ``idempotency`` is the API's (scope, key, request hash), kept on the application.
     """
     now = timezone.now()
+    application_id = uuid4()
+    if contact_email:
+        # Rendered by the worker: the request only records that a confirmation is due.
+        # Queued before the reference is taken: the reference counter and the audit head
+        # are locked until commit, so only statements that need them come after.
+        enqueue_after_commit(
+            tasks.application_confirmation_send, application_id=str(application_id)
+        )
     reference = reference_next(prefix=APPLICATION_REFERENCE_PREFIX, year=now.year)
     application = Application.objects.create(
+        id=application_id,
         reference=reference,
         service=service,
         form_version=version,
@@ -594,11 +603,6 @@ def _create_application(
             language=language,
         )
     )
-    if contact_email:
-        # Rendered by the worker: the request only records that a confirmation is due.
-        enqueue_after_commit(
-            tasks.application_confirmation_send, application_id=str(application.pk)
-        )
     return application
 
 
