@@ -50,7 +50,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -338,15 +338,15 @@ def postgres_available() -> bool:
     return check.returncode == 0
 
 
-def postgres_recreate(*, log: IO[str], drop_only: bool = False) -> None:
+def postgres_recreate(
+    *, log: IO[str], drop_only: bool = False, database: str = PG_DATABASE
+) -> None:
     """Drop the benchmark database and, unless ``drop_only``, create it afresh."""
     env = {**os.environ, "PGCONNECT_TIMEOUT": "10"}
     connection = ["-h", HOST, "-p", "5432", "-U", "postgres"]
-    run_step(
-        [tool("dropdb"), "--if-exists", *connection, PG_DATABASE], env=env, log=log, timeout=60
-    )
+    run_step([tool("dropdb"), "--if-exists", *connection, database], env=env, log=log, timeout=60)
     if not drop_only:
-        run_step([tool("createdb"), *connection, PG_DATABASE], env=env, log=log, timeout=60)
+        run_step([tool("createdb"), *connection, database], env=env, log=log, timeout=60)
 
 
 ANALYZE_CODE = "from django.db import connection; connection.cursor().execute('ANALYZE')"
@@ -438,9 +438,15 @@ def parse_wrk(text: str) -> LoadResult:
 
 
 def wrk_command(
-    url: str, *, duration: float, connections: int, threads: int, script: Path | None
+    url: str,
+    *,
+    duration: float,
+    connections: int,
+    threads: int,
+    script: Path | None,
+    script_args: Sequence[str] = (),
 ) -> list[str]:
-    """Return the wrk command line for one bounded run."""
+    """Return the wrk command line for one bounded run (``script_args`` go to the script)."""
     command = [
         tool("wrk"),
         f"-t{min(threads, connections)}",
@@ -452,7 +458,7 @@ def wrk_command(
     ]
     if script is not None:
         command += ["-s", str(script)]
-    return [*command, url]
+    return [*command, url, *(["--", *script_args] if script_args else [])]
 
 
 def load(
@@ -462,13 +468,19 @@ def load(
     connections: int,
     threads: int,
     script: Path | None = None,
+    script_args: Sequence[str] = (),
     log: IO[str],
 ) -> LoadResult:
     """Load ``url`` with wrk for ``duration`` seconds and return what it measured."""
     if not url.startswith(f"http://{HOST}:"):
         raise BenchError(f"refusing to load {url}: only {HOST} is benchmarked")
     command = wrk_command(
-        url, duration=duration, connections=connections, threads=threads, script=script
+        url,
+        duration=duration,
+        connections=connections,
+        threads=threads,
+        script=script,
+        script_args=script_args,
     )
     log.write(f"$ {' '.join(command)}\n")
     completed = subprocess.run(
