@@ -12,7 +12,7 @@ from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 
 from civicstack.accounts import tokens
-from civicstack.accounts.constants import Role
+from civicstack.accounts.constants import API_KEY_PREFIX, Role
 from civicstack.accounts.models import (
     Agency,
     ApiKey,
@@ -164,7 +164,7 @@ def password_reset_link_user(*, token: str) -> User:
 def api_key_authenticate(*, secret: str) -> ApiKey | None:
     """Return the live API key whose secret is ``secret`` (``cs_<prefix>_<random>``), or None."""
     parts = secret.split("_", 2)
-    if len(parts) != 3 or parts[0] != "cs" or not parts[1] or len(secret) > 200:
+    if len(parts) != 3 or parts[0] != API_KEY_PREFIX or not parts[1] or len(secret) > 200:
         return None
     key = (
         ApiKey.objects.only("id", "agency_id", "prefix", "secret_hash", "scopes")

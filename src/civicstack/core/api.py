@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.csrf import csrf_exempt
 
 from civicstack.core.errors import CivicstackError, ValidationFailed
+from civicstack.core.middleware import error_json
 from civicstack.core.registry import Registry
 
 MAX_JSON_BYTES = 1024 * 1024
@@ -48,7 +49,8 @@ def api_endpoint(
     def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             if request.method not in methods:
-                response = error_json(MethodNotAllowed())
+                error = MethodNotAllowed()
+                response = error_json(status=error.status, code=error.code, error=error)
                 response["Allow"] = ", ".join(methods)
                 return response
             return view(request, *args, **kwargs)
@@ -58,18 +60,6 @@ def api_endpoint(
         return csrf_exempt(wrapper)
 
     return decorator
-
-
-def error_json(error: CivicstackError) -> JsonResponse:
-    """Return ``error`` as the API's JSON error body."""
-    body: dict[str, Any] = {
-        "status": error.status,
-        "code": error.code,
-        "message": str(error.message),
-    }
-    if error.field_errors:
-        body["errors"] = {k: [str(m) for m in v] for k, v in error.field_errors.items()}
-    return JsonResponse(body, status=error.status)
 
 
 def json_body(request: HttpRequest) -> dict[str, Any]:

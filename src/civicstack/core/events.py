@@ -78,6 +78,8 @@ def publish(event: Event) -> None:
 
 _durable_types: dict[str, type[Event]] = {}
 CLAIM_SECONDS = 300
+# After this many tries an event is left for a person to look at (logged), not retried.
+MAX_DELIVERY_ATTEMPTS = 10
 _JSON_SCALARS = (str, int, float, bool, type(None))
 
 
@@ -158,8 +160,17 @@ def outbox_sweep(*, older_than_seconds: int = 30, limit: int = 500) -> int:
     from civicstack.core.models import OutboxEvent
 
     cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    stuck = OutboxEvent.objects.filter(
+        delivered_at__isnull=True, attempts__gte=MAX_DELIVERY_ATTEMPTS
+    ).count()
+    if stuck:
+        logger.error("%s outbox events failed %s deliveries", stuck, MAX_DELIVERY_ATTEMPTS)
     pending = list(
-        OutboxEvent.objects.filter(delivered_at__isnull=True, created_at__lt=cutoff)
+        OutboxEvent.objects.filter(
+            delivered_at__isnull=True,
+            created_at__lt=cutoff,
+            attempts__lt=MAX_DELIVERY_ATTEMPTS,
+        )
         .order_by("created_at")
         .values_list("pk", flat=True)[:limit]
     )

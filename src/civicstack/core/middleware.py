@@ -72,22 +72,27 @@ class SafeRequestMiddleware:
         return self.get_response(request)
 
 
+def error_json(*, status: int, code: str, error: CivicstackError | None = None) -> JsonResponse:
+    """Return an error as the JSON body every API uses (status, code, message, errors)."""
+    body: dict[str, object] = {
+        "status": status,
+        "code": code,
+        "message": str(error.message) if error else code.replace("_", " "),
+    }
+    if error and error.field_errors:
+        body["errors"] = {
+            name: [str(message) for message in messages]
+            for name, messages in error.field_errors.items()
+        }
+    return JsonResponse(body, status=status)
+
+
 def error_response(
     request: HttpRequest, status: int, code: str, error: CivicstackError | None = None
 ) -> HttpResponse:
     """Render an error as the designed page, or as a JSON body for API clients."""
     if wants_json(request):
-        body: dict[str, object] = {
-            "status": status,
-            "code": code,
-            "message": str(error.message) if error else code.replace("_", " "),
-        }
-        if error and error.field_errors:
-            body["errors"] = {
-                name: [str(message) for message in messages]
-                for name, messages in error.field_errors.items()
-            }
-        return JsonResponse(body, status=status)
+        return error_json(status=status, code=code, error=error)
     return render(
         request,
         "errors/error.html",

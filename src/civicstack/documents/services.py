@@ -359,12 +359,13 @@ def documents_release_stale(
         )
         for document in documents:
             _shred(document)
-        audit_event_record(
-            action="documents.stale_released",
-            actor=actor,
-            object_type="documents.document",
-            data={"holder_prefix": holder_prefix, "documents": len(documents)},
-        )
+        if documents:
+            audit_event_record(
+                action="documents.stale_released",
+                actor=actor,
+                object_type="documents.document",
+                data={"holder_prefix": holder_prefix, "documents": len(documents)},
+            )
         names = [document.storage_name for document in documents]
         transaction.on_commit(lambda: _blobs_delete(names))
     return len(documents)

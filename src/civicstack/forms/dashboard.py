@@ -14,8 +14,9 @@ from django.views.decorators.http import require_http_methods
 from civicstack.core.errors import Conflict, NotFound
 from civicstack.documents import selectors as documents
 from civicstack.forms import engine, selectors, services
+from civicstack.forms.models import OPEN_STATUSES
 from civicstack.forms.questions import FieldError
-from civicstack.forms.views import _language, _summary
+from civicstack.forms.views import answers_sections, current_language
 
 
 @login_required
@@ -43,7 +44,7 @@ def application_detail(request: HttpRequest, application_id: Any) -> HttpRespons
     """One application: status, timeline, messages from the agency, answers and documents."""
     application = _application(request, application_id)
     definition = selectors.definition_of(version=application.form_version)
-    language = _language()
+    language = current_language()
     ids = [doc for _path, doc in engine.files_in_answers(definition, application.answers)]
     files = list(documents.documents_for_owner(user=request.user).filter(pk__in=ids))
     return render(
@@ -53,7 +54,7 @@ def application_detail(request: HttpRequest, application_id: Any) -> HttpRespons
             "application": application,
             "title": definition.title.get(language),
             "timeline": list(selectors.application_timeline(application=application)),
-            "sections": _summary(
+            "sections": answers_sections(
                 application,
                 definition,
                 language,
@@ -61,8 +62,7 @@ def application_detail(request: HttpRequest, application_id: Any) -> HttpRespons
                 file_names={str(doc.pk): doc.filename for doc in files},
             ),
             "documents": files,
-            "can_withdraw": application.status
-            in {"submitted", "in_progress", "information_requested"},
+            "can_withdraw": application.status in OPEN_STATUSES,
         },
     )
 

@@ -100,6 +100,16 @@ class ApplicationStatus(models.TextChoices):
     WITHDRAWN = "withdrawn", _("Withdrawn")
 
 
+# An application the agency has not decided yet; it may still be withdrawn.
+OPEN_STATUSES = frozenset(
+    {
+        ApplicationStatus.SUBMITTED,
+        ApplicationStatus.IN_PROGRESS,
+        ApplicationStatus.INFORMATION_REQUESTED,
+    }
+)
+
+
 class Channel(models.TextChoices):
     ONLINE = "online", _("Online")
     API = "api", _("Agency or assisted digital")

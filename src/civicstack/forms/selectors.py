@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Collection, Mapping
 from functools import lru_cache
@@ -11,6 +12,7 @@ from django.core import signing
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
+from civicstack.accounts.constants import Role
 from civicstack.accounts.selectors import roles_in_agency, user_is_platform_admin
 from civicstack.catalogue.constants import ContentStatus
 from civicstack.catalogue.selectors import services_for_staff
@@ -37,7 +39,7 @@ from civicstack.forms.questions import question_widget_context, question_widget_
 
 _LINK_SALT = "civicstack.forms.draft-link"
 # Roles that may change a service's form (the same people who edit its catalogue entry).
-FORM_EDITOR_ROLES = {"service_owner", "agency_admin"}
+FORM_EDITOR_ROLES = {Role.SERVICE_OWNER, Role.AGENCY_ADMIN}
 Service = Any  # catalogue's Service, reached only through catalogue.selectors
 
 
@@ -129,9 +131,17 @@ def draft_for_person(*, draft_id: Any, user: Any, session_drafts: Collection[str
     return draft if str(draft.pk) in session_drafts else None
 
 
+def _email_digest(email: str) -> str:
+    # The link carries a digest of the address it was sent to, never the address itself
+    # (signed tokens are readable, and links end up in logs).
+    return hashlib.sha256(f"{_LINK_SALT}:{email.lower()}".encode()).hexdigest()[:24]
+
+
 def draft_link_token(*, draft: Draft) -> str:
     """Return the signed token of the save-and-return link for an anonymous draft."""
-    return signing.dumps({"draft": str(draft.pk), "email": draft.email}, salt=_LINK_SALT)
+    return signing.dumps(
+        {"draft": str(draft.pk), "to": _email_digest(draft.email)}, salt=_LINK_SALT
+    )
 
 
 def draft_from_link(*, token: str) -> Draft | None:
@@ -153,7 +163,12 @@ def draft_from_link(*, token: str) -> Draft | None:
         else None
     )
     # A link stops working if the email on the draft changed since it was sent.
-    if draft is None or draft.user_id is not None or draft.email != content.get("email"):
+    if (
+        draft is None
+        or draft.user_id is not None
+        or not draft.email
+        or _email_digest(draft.email) != content.get("to")
+    ):
         return None
     return draft
 
@@ -244,11 +259,12 @@ def application_timeline(*, application: Application) -> list[ApplicationEntry]:
 
 
 def application_for_api(*, application_id: Any, agency_id: Any) -> Application | None:
-    """Return an application an agency's API key may read (submitted for its services)."""
+    """Return an application the agency's keys submitted (and only those: applications
+    people made online are for caseworkers, not for every system holding a key)."""
     if not _is_uuid(str(application_id)):
         return None
     return (
-        Application.objects.filter(pk=application_id, service__agency_id=agency_id)
+        Application.objects.filter(pk=application_id, submitted_by_agency_id=agency_id)
         .select_related("service")
         .first()
     )
@@ -256,7 +272,7 @@ def application_for_api(*, application_id: Any, agency_id: Any) -> Application |
 
 def staff_may_edit_form(*, user: Any, service: Service) -> bool:
     """Return True if ``user`` may change the online form of ``service``."""
-    if not getattr(user, "is_authenticated", False):
+    if not getattr(user, "is_authenticated", False) or not (user.is_active and user.is_staff):
         return False
     if user_is_platform_admin(user=user):
         return True

@@ -17,6 +17,7 @@ from typing import Any
 from uuid import uuid4
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -25,7 +26,13 @@ from django.utils.translation import gettext_lazy as _
 
 from civicstack.catalogue.selectors import service_get
 from civicstack.core.audit import audit_event_record
-from civicstack.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from civicstack.core.errors import (
+    Conflict,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+    ValidationFailed,
+)
 from civicstack.core.events import publish_durable
 from civicstack.core.mail import email_send_on_commit
 from civicstack.core.references import reference_next
@@ -47,6 +54,7 @@ from civicstack.forms.definition import (
 )
 from civicstack.forms.events import ApplicationSubmitted, ApplicationWithdrawn
 from civicstack.forms.models import (
+    OPEN_STATUSES,
     Application,
     ApplicationEntry,
     ApplicationStatus,
@@ -66,6 +74,7 @@ from civicstack.forms.selectors import (
 
 Service = Any  # catalogue's Service, reached only through catalogue.selectors
 EMAIL_TEMPLATES = "forms/email"
+DRAFT_LINKS_PER_HOUR = 5
 
 
 def _expiry() -> Any:
@@ -398,6 +407,22 @@ def draft_file_add(
     document = documents_services.document_upload(
         upload=upload, policy=policy, owner=draft.user, holder=draft.holder, actor=actor
     )
+    try:
+        return _draft_file_record(
+            draft=draft, step=step, question_id=question_id, document=document, actor=actor
+        )
+    except Exception:
+        # The draft went (sent, deleted, expired) or changed shape while the file was
+        # checked: the file must not stay behind, held by a draft that no job will expire.
+        documents_services.document_remove(
+            document=document, holder_keys={draft.holder}, actor=actor
+        )
+        raise
+
+
+def _draft_file_record(
+    *, draft: Draft, step: engine.PageRef, question_id: str, document: Any, actor: Any
+) -> Draft:
     with transaction.atomic():
         draft = _locked(draft)
         answers = dict(draft.answers)
@@ -454,7 +479,11 @@ def draft_file_remove(
 
 
 def draft_link_send(*, draft: Draft, email: str, actor: Any) -> None:
-    """Email a link that brings the person back to their draft (applying without an account)."""
+    """Email a link that brings the person back to their draft (applying without an account).
+
+    A draft may send DRAFT_LINKS_PER_HOUR links an hour, so nobody can use it to send
+    Civicstack's emails to an address over and over.
+    """
     email = email.strip()
     if not email or "@" not in email or len(email) > 254:
         raise ValidationFailed(
@@ -462,6 +491,10 @@ def draft_link_send(*, draft: Draft, email: str, actor: Any) -> None:
                 "email": [_("Enter an email address in the correct format, like name@example.com")]
             }
         )
+    sent_key = f"forms.draft-links:{draft.pk}"
+    cache.add(sent_key, 0, timeout=3600)
+    if cache.incr(sent_key) > DRAFT_LINKS_PER_HOUR:
+        raise RateLimited(_("You have asked for several links already. Try again in an hour."))
     with transaction.atomic():
         draft = _locked(draft)
         draft.email = email
@@ -501,9 +534,8 @@ def drafts_expire(*, limit: int = 500) -> int:
         Draft.objects.filter(expires_at__lte=timezone.now()).order_by("expires_at")[:limit]
     )
     for draft in expired:
+        # Each deletion is audited by draft_delete; a run that finds nothing records nothing.
         draft_delete(draft=draft, actor=None)
-    if not expired:
-        audit_event_record(action="forms.drafts_expiry_checked", actor=None)
     return len(expired)
 
 
@@ -714,13 +746,18 @@ def application_submit_api(
     if api_key.agency_id != service.agency_id:
         raise PermissionDenied(_("This key cannot submit applications for that service."))
     scope = f"api:{api_key.pk}"
-    fingerprint = request_fingerprint(body)
+    # The service is part of what the key stands for: the same body sent to another
+    # service with the same key is a different request.
+    fingerprint = request_fingerprint({"service": service.slug, "body": body})
     definition = definition_of(version=version)
     given, applicant, language = _api_input(body)
     answers, errors = engine.answers_clean(definition, given, language)
     if errors:
-        # A replay of a request that succeeded cannot reach here (its body was valid), so
-        # refusing before looking the key up is safe.
+        # A retry of a request that succeeded on an older version of the form may no
+        # longer be valid: it still gets its application back.
+        previous = _idempotent_replay(scope=scope, key=idempotency_key, fingerprint=fingerprint)
+        if previous is not None:
+            return previous, True
         raise ValidationFailed(
             field_errors={f"answers.{key}": value for key, value in _messages(errors).items()}
         )
@@ -805,7 +842,7 @@ def _api_input(body: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str],
         else:
             email = raw_email.strip()
     language = body.get("language", "en")
-    if language not in {"en", "cy"}:
+    if not isinstance(language, str) or language not in {"en", "cy"}:
         errors["language"] = [_("language must be en or cy")]
         language = "en"
     unknown = sorted(set(body) - {"answers", "applicant", "language"})
@@ -827,11 +864,7 @@ def application_withdraw(*, application: Application, actor: Any) -> Application
         raise NotFound()
     with transaction.atomic():
         locked = Application.objects.select_for_update().get(pk=application.pk)
-        if locked.status not in {
-            ApplicationStatus.SUBMITTED,
-            ApplicationStatus.IN_PROGRESS,
-            ApplicationStatus.INFORMATION_REQUESTED,
-        }:
+        if locked.status not in OPEN_STATUSES:
             raise Conflict(_("This application has been decided and cannot be withdrawn."))
         locked.status = ApplicationStatus.WITHDRAWN
         locked.withdrawn_at = timezone.now()
@@ -858,7 +891,10 @@ def idempotency_keys_forget() -> int:
         forgotten = Application.objects.filter(
             idempotency_key__isnull=False, submitted_at__lt=cutoff
         ).update(idempotency_key=None)
-        audit_event_record(
-            action="forms.idempotency_keys_forgotten", actor=None, data={"forgotten": forgotten}
-        )
+        if forgotten:
+            audit_event_record(
+                action="forms.idempotency_keys_forgotten",
+                actor=None,
+                data={"forgotten": forgotten},
+            )
     return forgotten

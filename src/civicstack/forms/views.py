@@ -18,11 +18,12 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from civicstack.catalogue import selectors as catalogue
-from civicstack.core.errors import CivicstackError, NotFound, ValidationFailed
+from civicstack.core.errors import CivicstackError, NotFound, RateLimited, ValidationFailed
 from civicstack.documents import selectors as documents
+from civicstack.documents.constants import HOLDERS_SESSION_KEY as SESSION_DOCUMENT_HOLDERS
 from civicstack.forms import engine, selectors, services
 from civicstack.forms.addresses import address_lookup
-from civicstack.forms.constants import SESSION_DOCUMENT_HOLDERS, SESSION_DRAFTS, SESSION_PRECHECK
+from civicstack.forms.constants import SESSION_DRAFTS, SESSION_PRECHECK
 from civicstack.forms.definition import FormDefinition, Page, Question
 from civicstack.forms.models import Draft
 from civicstack.forms.questions import FieldError, question_types
@@ -31,7 +32,8 @@ SESSION_APPLICATIONS = "forms.applications"
 RETURN_TO_CHECK = "check"
 
 
-def _language() -> str:
+def current_language() -> str:
+    """Return the page's language, en or cy."""
     language = get_language() or "en"
     return "cy" if language.startswith("cy") else "en"
 
@@ -105,7 +107,7 @@ def start(request: HttpRequest, slug: str) -> HttpResponse:
         {
             "service": service,
             "definition": definition,
-            "language": _language(),
+            "language": current_language(),
             "signed_in": signed_in,
             "first_url": first_url,
             "sign_in_url": f"{reverse('accounts:sign-in')}?{urlencode({'next': request.path})}",
@@ -126,7 +128,7 @@ def precheck(request: HttpRequest, slug: str, number: int) -> HttpResponse:
     definition = selectors.definition_of(version=version)
     if definition.precheck is None or not 1 <= number <= len(definition.precheck.questions):
         raise NotFound()
-    language = _language()
+    language = current_language()
     question = definition.precheck.questions[number - 1]
     stored = request.session.get(SESSION_PRECHECK, {})
     stored = stored if isinstance(stored, dict) else {}
@@ -180,7 +182,10 @@ def not_eligible(request: HttpRequest, slug: str) -> HttpResponse:
     return render(
         request,
         "forms/not_eligible.html",
-        {"service": service, "message": definition.precheck.ineligible_message.get(_language())},
+        {
+            "service": service,
+            "message": definition.precheck.ineligible_message.get(current_language()),
+        },
     )
 
 
@@ -207,7 +212,7 @@ def begin(request: HttpRequest, slug: str) -> HttpResponse:
         # Starting makes a draft, so it happens on POST; the GET page is one button.
         return render(request, "forms/begin.html", {"service": service})
     draft = services.draft_start(
-        service=service, user=request.user, language=_language(), actor=request.user
+        service=service, user=request.user, language=current_language(), actor=request.user
     )
     if draft.user_id is None:
         _session_add(request, SESSION_DRAFTS, str(draft.pk))
@@ -234,7 +239,7 @@ def overview(request: HttpRequest, draft_id: Any) -> HttpResponse:
     definition = selectors.definition_of(version=draft.form_version)
     if definition.sections:
         tasks = engine.task_list(definition, draft.answers)
-        language = _language()
+        language = current_language()
         rows = [
             {
                 "title": task.section.title.get(language),
@@ -285,7 +290,7 @@ def page(request: HttpRequest, draft_id: Any, step: str) -> HttpResponse:
     if ref.group_id is not None and ref.index is None:
         return _group_summary(request, draft, definition, ref)
     back_to_check = request.GET.get("return") == RETURN_TO_CHECK
-    language = _language()
+    language = current_language()
     page_definition = definition.page(ref.page_id)
     stored = _page_values(draft, ref)
     raws: dict[str, Mapping[str, Any]] = {
@@ -296,31 +301,27 @@ def page(request: HttpRequest, draft_id: Any, step: str) -> HttpResponse:
     errors: list[Any] = []
     address_choices: dict[str, list[tuple[str, str]]] = {}
     if request.method == "POST":
-        try:
-            data = dict(request.POST.lists())
-            uploads = request.FILES
-        except CivicstackError as error:
-            # The body was refused before it was read (too large): say so on the page.
-            errors = [_error_for(page_definition, error)]
-            data, uploads = {}, None
-        action = str(data.get("action", ["continue"])[-1]) if data else "upload-refused"
-        if not errors:
-            outcome = _page_post(
-                request,
-                draft,
-                definition,
-                ref,
-                page_definition,
-                data,
-                uploads,
-                action,
-                back_to_check=back_to_check,
-                language=language,
-            )
-            if isinstance(outcome, HttpResponse):
-                return outcome
-            errors, parsed_raws, address_choices = outcome
-            raws.update(parsed_raws)
+        # A body over the upload limit never gets here: documents' UploadLimitMiddleware
+        # answers it with a 413 page naming the limit, before the CSRF check reads it.
+        data = dict(request.POST.lists())
+        uploads = request.FILES
+        action = str(data.get("action", ["continue"])[-1])
+        outcome = _page_post(
+            request,
+            draft,
+            definition,
+            ref,
+            page_definition,
+            data,
+            uploads,
+            action,
+            back_to_check=back_to_check,
+            language=language,
+        )
+        if isinstance(outcome, HttpResponse):
+            return outcome
+        errors, parsed_raws, address_choices = outcome
+        raws.update(parsed_raws)
     file_rows = _file_rows(request, draft, ref, page_definition)
     heading = len(page_definition.questions) == 1
     widgets = [
@@ -351,7 +352,7 @@ def page(request: HttpRequest, draft_id: Any, step: str) -> HttpResponse:
             "back_url": (
                 reverse("forms:check-answers", kwargs={"draft_id": draft.pk})
                 if back_to_check
-                else (_step_url(draft, previous) if previous else _overview_or_start(draft))
+                else (_step_url(draft, previous) if previous else _overview_url(draft))
             ),
             "item_label": _item_label(definition, ref, language),
             "action_url": request.get_full_path(),
@@ -359,7 +360,7 @@ def page(request: HttpRequest, draft_id: Any, step: str) -> HttpResponse:
     )
 
 
-def _overview_or_start(draft: Draft) -> str:
+def _overview_url(draft: Draft) -> str:
     return reverse("forms:draft", kwargs={"draft_id": draft.pk})
 
 
@@ -368,14 +369,6 @@ def _item_label(definition: FormDefinition, ref: engine.PageRef, language: str) 
         return ""
     group = definition.group(ref.group_id)
     return f"{group.item_label.get(language)} {ref.index + 1}"
-
-
-def _error_for(page_definition: Page, error: CivicstackError) -> Any:
-    target = page_definition.questions[0].id if page_definition.questions else "main-content"
-    for question in page_definition.questions:
-        if question.type == "file":
-            target = question.id
-    return FieldError(field=target, message=str(error.message))
 
 
 def _page_post(
@@ -499,7 +492,9 @@ def _picked_address(
         return None
     choice = str(data.get(f"{question.id}-choice", [""])[-1])
     found = request.session.get(f"forms.lookup.{question.id}")
-    if not choice.isdigit() or not isinstance(found, list) or int(choice) >= len(found):
+    if not (choice.isascii() and choice.isdecimal()) or not isinstance(found, list):
+        return None
+    if int(choice) >= len(found):
         return None
     address = found[int(choice)]
     if not isinstance(address, dict):
@@ -535,7 +530,7 @@ def _group_summary(
     """The "add another" page of a repeating group: what is in it, and whether to add more."""
     assert ref.group_id is not None
     group = definition.group(ref.group_id)
-    language = _language()
+    language = current_language()
     items = draft.answers.get(group.id)
     items = items if isinstance(items, list) else []
     errors: list[Any] = []
@@ -609,7 +604,7 @@ def _group_summary(
             "rows": rows,
             "can_add": len(items) < group.max,
             "errors": errors,
-            "back_url": _step_url(draft, previous) if previous else _overview_or_start(draft),
+            "back_url": _step_url(draft, previous) if previous else _overview_url(draft),
         },
     )
 
@@ -622,11 +617,13 @@ def remove_item(request: HttpRequest, draft_id: Any, step: str) -> HttpResponse:
     group_id, _sep, index_text = step.partition(".")
     group = _group_or_404(definition, group_id)
     items = draft.answers.get(group.id)
-    if not index_text.isdigit() or not isinstance(items, list) or int(index_text) >= len(items):
+    if not (index_text.isascii() and index_text.isdecimal()) or not isinstance(items, list):
+        raise NotFound()
+    if int(index_text) >= len(items):
         raise NotFound()
     index = int(index_text)
     summary_url = _step_url(draft, engine.PageRef(group.id, group.id, None))
-    language = _language()
+    language = current_language()
     errors: list[Any] = []
     if request.method == "POST":
         choice = request.POST.get("confirm", "")
@@ -671,8 +668,8 @@ def check_answers(request: HttpRequest, draft_id: Any) -> HttpResponse:
     incomplete = engine.first_incomplete(definition, draft.answers)
     if incomplete is not None:
         return HttpResponseRedirect(_step_url(draft, incomplete))
-    language = _language()
-    sections = _summary(
+    language = current_language()
+    sections = answers_sections(
         draft, definition, language, change=True, file_names=_draft_file_names(request, draft)
     )
     return render(
@@ -689,7 +686,7 @@ def check_answers(request: HttpRequest, draft_id: Any) -> HttpResponse:
     )
 
 
-def _summary(
+def answers_sections(
     record: Any,
     definition: FormDefinition,
     language: str,
@@ -764,7 +761,7 @@ def declaration(request: HttpRequest, draft_id: Any) -> HttpResponse:
         )
     draft = _draft(request, draft_id)
     definition = selectors.definition_of(version=draft.form_version)
-    language = _language()
+    language = current_language()
     errors: list[FieldError] = []
     if request.method == "POST":
         try:
@@ -808,7 +805,7 @@ def save_and_return(request: HttpRequest, draft_id: Any) -> HttpResponse:
     """Saved: signed-in people come back from their dashboard; others get a link by email."""
     draft = _draft(request, draft_id)
     definition = selectors.definition_of(version=draft.form_version)
-    language = _language()
+    language = current_language()
     errors: list[Any] = []
     sent = False
     email = draft.email
@@ -817,11 +814,11 @@ def save_and_return(request: HttpRequest, draft_id: Any) -> HttpResponse:
         try:
             services.draft_link_send(draft=draft, email=email, actor=request.user)
             sent = True
-        except ValidationFailed as error:
+        except (ValidationFailed, RateLimited) as error:
+            messages = [str(m) for ms in error.field_errors.values() for m in ms]
             errors = [
-                FieldError(field="email", message=str(message))
-                for messages in error.field_errors.values()
-                for message in messages
+                FieldError(field="email", message=message)
+                for message in (messages or [str(error.message)])
             ]
     return render(
         request,
@@ -874,7 +871,7 @@ def confirmation(request: HttpRequest, application_id: Any) -> HttpResponse:
         "forms/confirmation.html",
         {
             "application": application,
-            "title": definition.title.get(_language()),
-            "next_steps": definition.confirmation.get(_language()),
+            "title": definition.title.get(current_language()),
+            "next_steps": definition.confirmation.get(current_language()),
         },
     )

@@ -122,6 +122,8 @@ def test_missing_or_bad_headers_are_refused(
         {**BODY, "answers": {**BODY["answers"], "has_vehicle": "yes"}},
         {**BODY, "applicant": {"name": "", "email": "nope"}},
         {**BODY, "language": "fr"},
+        {**BODY, "language": []},
+        {**BODY, "language": {"en": 1}},
         {**BODY, "extra": 1},
     ],
 )
@@ -240,3 +242,76 @@ def test_api_uploads_never_named_are_deleted_after_a_day(
     Document.objects.update(created_at=timezone.now() - timedelta(hours=25))
     assert api_uploads_expire.call() == 1
     assert Document.objects.get().status == "deleted"
+
+
+def test_keys_read_only_what_their_agency_submitted(
+    permit_service: Any, api_secret: str, citizen: Any
+) -> None:
+    """An API key reads applications it sent, not citizens' online ones (ASVS V8.2)."""
+    client = Client()
+    sent = _post(client, api_secret, BODY).json()
+    headers = {"Authorization": f"Bearer {api_secret}"}
+    assert client.get(f"/api/v1/applications/{sent['id']}", headers=headers).status_code == 200
+    online = Client()
+    online.force_login(citizen)
+    online.post("/en/apply/apply-test-permit/begin/")
+    from civicstack.forms.engine import PageRef
+    from civicstack.forms.models import Draft
+    from civicstack.forms.services import application_submit, draft_answers_save
+
+    draft = Draft.objects.get()
+    draft = draft_answers_save(
+        draft=draft,
+        step=PageRef("name"),
+        values={"full_name": "Rhian", "has_vehicle": "no", "email": "r@example.org"},
+        actor=citizen,
+    )
+    application = application_submit(draft=draft, holder_keys=set(), actor=citizen)
+    response = client.get(f"/api/v1/applications/{application.pk}", headers=headers)
+    assert response.status_code == 404
+
+
+def test_the_same_key_and_body_for_another_service_is_not_a_replay(
+    permit_service: Any, api_secret: str
+) -> None:
+    """The key's request includes the service: another service's submission is refused."""
+    from civicstack.catalogue.tests.factories import ServiceFactory
+    from civicstack.forms.services import form_import
+    from civicstack.forms.tests.conftest import PERMIT_FORM
+
+    other = ServiceFactory(slug="apply-other-permit", agency=permit_service.agency)
+    form_import(service=other, source=PERMIT_FORM, actor=None)
+    client = Client()
+    assert _post(client, api_secret, BODY).status_code == 201
+    response = client.post(
+        "/api/v1/services/apply-other-permit/applications",
+        data=json.dumps(BODY),
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {api_secret}", "Idempotency-Key": "key-1"},
+    )
+    assert response.status_code == 409
+    assert Application.objects.count() == 1
+
+
+def test_a_retry_after_a_new_form_version_still_gets_its_application(
+    permit_service: Any, api_secret: str
+) -> None:
+    """A retried request that succeeded on the old version is answered, not refused."""
+    from civicstack.forms.services import form_import
+    from civicstack.forms.tests.conftest import PERMIT_FORM
+
+    client = Client()
+    first = _post(client, api_secret, BODY).json()
+    form_import(
+        service=permit_service,
+        source=PERMIT_FORM.replace("id: email\n", "id: contact_email\n"),
+        actor=None,
+    )
+    from civicstack.forms import selectors
+
+    selectors.form_lookups_forget(slug="apply-test-permit")  # as publishing does on commit
+    again = _post(client, api_secret, BODY)
+    assert again.status_code == 200
+    assert again.json()["id"] == first["id"]
+    fresh = _post(client, api_secret, BODY, key="key-2")
+    assert fresh.status_code == 400

@@ -197,6 +197,15 @@ def test_save_and_return_by_emailed_link(
     page = other.get(_page(draft, "name"))
     assert "Rhian Evans" in page.content.decode()
     assert other.get("/en/apply/resume/forged-token/").status_code == 404
+    # A link shows nothing of the address it was sent to.
+    assert "rhian" not in path.lower()
+    # Links are limited: nobody can make the platform mail an address over and over.
+    for _attempt in range(5):
+        response = client.post(
+            reverse("forms:save", kwargs={"draft_id": draft.pk}), {"email": "rhian@example.org"}
+        )
+    assert response.status_code == 200
+    assert "govuk-error-summary" in response.content.decode()
 
 
 def test_signed_in_drafts_and_applications_appear_on_the_dashboard(
@@ -292,3 +301,13 @@ def test_a_complete_draft_whose_file_is_gone_is_told_why(permit_service: Any) ->
     assert "govuk-error-summary" in response.content.decode()
     assert not Application.objects.exists()
     assert Draft.objects.filter(pk=draft.pk).exists()
+
+
+def test_odd_digits_in_steps_and_choices_are_not_found_not_errors(permit_service: Any) -> None:
+    """Unicode digits such as "²" in a step or a lookup choice get a 404 or a message."""
+    client = Client()
+    draft = _start(client)
+    _complete_with_vehicle(client, draft)
+    url = reverse("forms:remove-item", kwargs={"draft_id": draft.pk, "step": "vehicles.²"})
+    assert client.get(url).status_code == 404
+    assert client.post(_page(draft, "contact"), {"email": "a@example.org", "email-choice": "²"})
