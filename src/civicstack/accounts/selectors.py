@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -161,11 +162,16 @@ def password_reset_link_user(*, token: str) -> User:
     return tokens.link_token_read(token=token, purposes=(tokens.PURPOSE_PASSWORD_RESET,)).user
 
 
+_API_SECRET = re.compile(rf"{API_KEY_PREFIX}_[0-9a-f]{{12}}_[A-Za-z0-9_-]{{20,100}}")
+
+
 def api_key_authenticate(*, secret: str) -> ApiKey | None:
     """Return the live API key whose secret is ``secret`` (``cs_<prefix>_<random>``), or None."""
-    parts = secret.split("_", 2)
-    if len(parts) != 3 or parts[0] != API_KEY_PREFIX or not parts[1] or len(secret) > 200:
+    # Anything that is not shaped like a key never reaches the database (PostgreSQL
+    # refuses NUL bytes in text, for one).
+    if len(secret) > 200 or not _API_SECRET.fullmatch(secret):
         return None
+    parts = secret.split("_", 2)
     key = (
         ApiKey.objects.only("id", "agency_id", "prefix", "secret_hash", "scopes")
         .filter(prefix=parts[1], revoked_at__isnull=True)

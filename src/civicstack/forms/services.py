@@ -18,7 +18,9 @@ from uuid import uuid4
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.files.uploadedfile import UploadedFile
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.functional import Promise
@@ -485,7 +487,11 @@ def draft_link_send(*, draft: Draft, email: str, actor: Any) -> None:
     Civicstack's emails to an address over and over.
     """
     email = email.strip()
-    if not email or "@" not in email or len(email) > 254:
+    try:
+        validate_email(email)
+    except DjangoValidationError:
+        email = ""
+    if not email or len(email) > 254:
         raise ValidationFailed(
             field_errors={
                 "email": [_("Enter an email address in the correct format, like name@example.com")]
@@ -826,7 +832,12 @@ def _api_input(body: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str],
         errors["applicant"] = [_("applicant must be an object with name and email")]
     else:
         raw_name, raw_email = applicant.get("name"), applicant.get("email")
-        if not isinstance(raw_name, str) or not raw_name.strip() or len(raw_name) > 200:
+        if (
+            not isinstance(raw_name, str)
+            or not raw_name.strip()
+            or len(raw_name) > 200
+            or not raw_name.isprintable()
+        ):
             errors["applicant.name"] = [_("Enter the applicant's name (up to 200 characters)")]
         else:
             name = raw_name.strip()
@@ -835,6 +846,7 @@ def _api_input(body: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str],
             or "@" not in raw_email
             or len(raw_email) > 254
             or any(c.isspace() for c in raw_email.strip())
+            or not raw_email.isprintable()
         ):
             errors["applicant.email"] = [
                 _("Enter an email address in the correct format, like name@example.com")

@@ -192,6 +192,9 @@ def test_save_and_return_by_emailed_link(
     other = Client()
     assert other.get(reverse("forms:draft", kwargs={"draft_id": draft.pk})).status_code == 404
     path = link.group(0).split("://", 1)[1].split("/", 1)[1]
+    for bad in ("rhian\x00@example.org", "not an address", "a@b@c"):
+        response = client.post(reverse("forms:save", kwargs={"draft_id": draft.pk}), {"email": bad})
+        assert "govuk-error-summary" in response.content.decode()
     response = other.get("/" + path)
     assert response.status_code == 302
     page = other.get(_page(draft, "name"))
