@@ -352,6 +352,12 @@ def postgres_recreate(
 ANALYZE_CODE = "from django.db import connection; connection.cursor().execute('ANALYZE')"
 
 
+def postgres_vacuum(*, database: str, env: dict[str, str], log: IO[str]) -> None:
+    """Run VACUUM (ANALYZE) on a benchmark database before it is measured."""
+    command = [tool("psql"), "-h", HOST, "-U", "postgres", "-d", database, "-q", "-c"]
+    run_step([*command, "VACUUM (ANALYZE)"], env=env, log=log, timeout=600)
+
+
 def prepare(
     db: str, var_dir: Path, *, source: Path, synthetic: int, analyze: bool, log: IO[str]
 ) -> dict[str, str]:
@@ -382,23 +388,7 @@ def prepare(
     if db == "postgres":
         # Vacuum now, so autovacuum does not wake up for the 10,000 new rows in the middle
         # of a measurement and take one of the two cores.
-        run_step(
-            [
-                tool("psql"),
-                "-h",
-                HOST,
-                "-U",
-                "postgres",
-                "-d",
-                PG_DATABASE,
-                "-q",
-                "-c",
-                "VACUUM (ANALYZE)",
-            ],
-            env=env,
-            log=log,
-            timeout=600,
-        )
+        postgres_vacuum(database=PG_DATABASE, env=env, log=log)
     run_step(
         [*cs, "collectstatic", "--no-input", "--verbosity", "0"], env=env, log=log, timeout=300
     )

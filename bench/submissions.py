@@ -80,12 +80,12 @@ from run import (  # type: ignore[import-not-found]
     parse_wrk,
     postgres_available,
     postgres_recreate,
+    postgres_vacuum,
     run_step,
     running_server,
     serve_defaults,
     snapshot_source,
     stop_process_group,
-    tool,
     warm_search,
     wrk_command,
 )
@@ -565,23 +565,7 @@ def prepare(db: str, var_dir: Path, *, source: Path, log: IO[str]) -> dict[str, 
         [sys.executable, str(BENCH_DIR / "insert_floor_app.py")], env=env, log=log, timeout=120
     )
     if db == "postgres":
-        run_step(
-            [
-                tool("psql"),
-                "-h",
-                HOST,
-                "-U",
-                "postgres",
-                "-d",
-                PG_DATABASE,
-                "-q",
-                "-c",
-                "VACUUM (ANALYZE)",
-            ],
-            env=env,
-            log=log,
-            timeout=600,
-        )
+        postgres_vacuum(database=PG_DATABASE, env=env, log=log)
     return env
 
 

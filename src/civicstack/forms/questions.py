@@ -319,8 +319,12 @@ class QuestionKind:
 
     def _required_message(self, question: Question, language: str) -> str:
         label = _label_phrase(question, language)
-        default = _("Enter %(label)s") % {"label": label[0]} if label else _("Enter an answer")
+        default = _("Enter %(label)s") % {"label": label[0]} if label else self._missing_message()
         return _message(question, "required", language, default)
+
+    def _missing_message(self) -> str:
+        """Return what to ask for when the label cannot be used in "Enter ..."."""
+        return _("Enter an answer")
 
     def _error_field(self, question: Question) -> str:
         return self.field_names(question)[0] if self.field_names(question) else question.id
@@ -451,10 +455,8 @@ class NumberKind(QuestionKind):
         )
         return self._error(question, "invalid", language, default)
 
-    def _required_message(self, question: Question, language: str) -> str:
-        label = _label_phrase(question, language)
-        default = _("Enter %(label)s") % {"label": label[0]} if label else _("Enter a number")
-        return _message(question, "required", language, default)
+    def _missing_message(self) -> str:
+        return _("Enter a number")
 
     def _format(self, value: int) -> str:
         return f"{value:,}"
@@ -549,10 +551,8 @@ class MoneyKind(NumberKind):
         )
         return self._error(question, "invalid", language, default)
 
-    def _required_message(self, question: Question, language: str) -> str:
-        label = _label_phrase(question, language)
-        default = _("Enter %(label)s") % {"label": label[0]} if label else _("Enter an amount")
-        return _message(question, "required", language, default)
+    def _missing_message(self) -> str:
+        return _("Enter an amount")
 
     def _format(self, value: int) -> str:
         return format_money(value)
@@ -587,10 +587,8 @@ class DateKind(QuestionKind):
     def field_names(self, question: Question) -> list[str]:
         return [f"{question.id}-{part}" for part in self.parts]
 
-    def _required_message(self, question: Question, language: str) -> str:
-        label = _label_phrase(question, language)
-        default = _("Enter %(label)s") % {"label": label[0]} if label else _("Enter a date")
-        return _message(question, "required", language, default)
+    def _missing_message(self) -> str:
+        return _("Enter a date")
 
     def _real_date_message(self, question: Question, language: str) -> str:
         label = _label_phrase(question, language)
@@ -744,12 +742,8 @@ class EmailKind(QuestionKind):
 
     type_id = "email"
 
-    def _required_message(self, question: Question, language: str) -> str:
-        label = _label_phrase(question, language)
-        default = (
-            _("Enter %(label)s") % {"label": label[0]} if label else _("Enter an email address")
-        )
-        return _message(question, "required", language, default)
+    def _missing_message(self) -> str:
+        return _("Enter an email address")
 
     def _clean(
         self, question: Question, value: object, language: str
@@ -828,12 +822,8 @@ class PhoneKind(QuestionKind):
 
     type_id = "phone"
 
-    def _required_message(self, question: Question, language: str) -> str:
-        label = _label_phrase(question, language)
-        default = (
-            _("Enter %(label)s") % {"label": label[0]} if label else _("Enter a telephone number")
-        )
-        return _message(question, "required", language, default)
+    def _missing_message(self) -> str:
+        return _("Enter a telephone number")
 
     def _clean(
         self, question: Question, value: object, language: str
@@ -878,19 +868,11 @@ def nino_normalise(text: object) -> str | None:
 class _IdentifierKind(QuestionKind):
     """An identifier typed by hand: normalised, checked, and refused with a clear message."""
 
-    def _missing_message(self) -> str:
-        raise NotImplementedError
-
     def _normalise(self, value: object) -> str | None:
         raise NotImplementedError
 
     def _invalid_message(self, value: object) -> str:
         raise NotImplementedError
-
-    def _required_message(self, question: Question, language: str) -> str:
-        label = _label_phrase(question, language)
-        default = _("Enter %(label)s") % {"label": label[0]} if label else self._missing_message()
-        return _message(question, "required", language, default)
 
     def _clean(
         self, question: Question, value: object, language: str
