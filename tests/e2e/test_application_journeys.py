@@ -47,6 +47,20 @@ def _continue(page: Page) -> None:
     page.get_by_role("button", name="Continue", exact=True).click()
 
 
+def _add_a_vehicle(page: Page, log: BrowserLog) -> None:
+    """From "Do you have a vehicle?" to the first vehicle's upload page."""
+    arrive(page, log, path="/vehicle_question/")
+    page.get_by_label("Yes").check()
+    _continue(page)
+    arrive(page, log, path="/vehicles/")
+    page.get_by_label("Yes").check()
+    _continue(page)
+    arrive(page, log, path="/vehicles.0.vehicle_details/")
+    page.get_by_label("Registration number").fill("KB12 ABC")
+    _continue(page)
+    arrive(page, log, path="/vehicles.0.vehicle_proof/")
+
+
 @pytest.mark.parametrize("javascript_enabled", [True, False], ids=["js", "no-js"])
 def test_apply_with_a_group_and_an_upload_save_return_change_and_send(
     open_page: Callable[..., tuple[Page, BrowserLog]],
@@ -73,18 +87,8 @@ def test_apply_with_a_group_and_an_upload_save_return_change_and_send(
     arrive(page, log, path=re.compile(r"/apply/d/[0-9a-f-]+/name/$"))
     expect(page.get_by_label("What is your full name?")).to_have_value("Alex Citizen")
     _continue(page)
-    arrive(page, log, path="/vehicle_question/")
-    page.get_by_label("Yes").check()
-    _continue(page)
-
     # The group: add a vehicle, with an upload inside it.
-    arrive(page, log, path="/vehicles/")
-    page.get_by_label("Yes").check()
-    _continue(page)
-    arrive(page, log, path="/vehicles.0.vehicle_details/")
-    page.get_by_label("Registration number").fill("KB12 ABC")
-    _continue(page)
-    arrive(page, log, path="/vehicles.0.vehicle_proof/")
+    _add_a_vehicle(page, log)
     page.get_by_label("Upload proof of ownership").set_input_files(str(_photo(tmp_path)))
     page.get_by_role("button", name="Upload file").click()
     arrive(page, log, path="/vehicles.0.vehicle_proof/")
@@ -252,16 +256,7 @@ def test_every_other_runner_and_dashboard_page_is_accessible(
     page.get_by_role("button", name="Start your application").click()
     arrive(page, log, path="/name/")
     _continue(page)
-    arrive(page, log, path="/vehicle_question/")
-    page.get_by_label("Yes").check()
-    _continue(page)
-    arrive(page, log, path="/vehicles/")
-    page.get_by_label("Yes").check()
-    _continue(page)
-    arrive(page, log, path="/vehicles.0.vehicle_details/")
-    page.get_by_label("Registration number").fill("KB12 ABC")
-    _continue(page)
-    arrive(page, log, path="/vehicles.0.vehicle_proof/")
+    _add_a_vehicle(page, log)
     _continue(page)
     arrive(page, log, path="/vehicles.0.vehicle_proof/")
     expect(page.locator(".govuk-error-summary")).to_be_visible()

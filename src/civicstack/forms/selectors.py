@@ -7,6 +7,7 @@ import time
 from collections.abc import Collection, Mapping
 from functools import lru_cache
 from typing import Any
+from uuid import UUID
 
 from django.core import signing
 from django.db.models import F, QuerySet
@@ -174,12 +175,11 @@ def draft_from_link(*, token: str) -> Draft | None:
 
 
 def _is_uuid(value: object) -> bool:
-    import uuid
-
+    """Return True for a UUID in text (a signed link's content is only checked here)."""
     if not isinstance(value, str):
         return False
     try:
-        uuid.UUID(value)
+        UUID(value)
     except ValueError:
         return False
     return True
@@ -203,10 +203,8 @@ def applications_for_user(*, user: Any) -> QuerySet[Application]:
     )
 
 
-def application_for_user(*, application_id: Any, user: Any) -> Application | None:
+def application_for_user(*, application_id: UUID, user: Any) -> Application | None:
     """Return one of the person's applications (None for anyone else's)."""
-    if not _is_uuid(str(application_id)):
-        return None
     return (
         Application.objects.filter(pk=application_id, applicant=user)
         .select_related("service", "service__agency", "form_version")
@@ -215,14 +213,25 @@ def application_for_user(*, application_id: Any, user: Any) -> Application | Non
 
 
 def application_for_confirmation(
-    *, application_id: Any, user: Any, session_applications: Collection[str]
+    *, application_id: UUID, user: Any, session_applications: Collection[str]
 ) -> Application | None:
     """Return the application for its confirmation page: the applicant's or this session's."""
-    application = (
-        Application.objects.filter(pk=application_id).select_related("service").first()
-        if _is_uuid(str(application_id))
-        else None
-    )
+    application = Application.objects.filter(pk=application_id).select_related("service").first()
+    return _visible_to(application, user=user, session_applications=session_applications)
+
+
+def application_from_draft(
+    *, draft_id: UUID, user: Any, session_applications: Collection[str]
+) -> Application | None:
+    """Return the application a draft became, if this person may see it (a repeated send)."""
+    application = Application.objects.filter(draft_id=draft_id).only("pk", "applicant_id").first()
+    return _visible_to(application, user=user, session_applications=session_applications)
+
+
+def _visible_to(
+    application: Application | None, *, user: Any, session_applications: Collection[str]
+) -> Application | None:
+    """Return ``application`` if it is the signed-in person's or was sent in this session."""
     if application is None:
         return None
     if application.applicant_id is not None and application.applicant_id == getattr(
@@ -230,18 +239,6 @@ def application_for_confirmation(
     ):
         return application
     return application if str(application.pk) in session_applications else None
-
-
-def application_from_draft(
-    *, draft_id: Any, user: Any, session_applications: Collection[str]
-) -> Application | None:
-    """Return the application a draft became, if this person may see it (a repeated send)."""
-    application = Application.objects.filter(draft_id=draft_id).only("pk", "applicant_id").first()
-    if application is None:
-        return None
-    return application_for_confirmation(
-        application_id=application.pk, user=user, session_applications=session_applications
-    )
 
 
 def application_timeline(*, application: Application) -> list[ApplicationEntry]:
@@ -258,11 +255,9 @@ def application_timeline(*, application: Application) -> list[ApplicationEntry]:
     return [sent, *application.timeline.order_by("created_at")]
 
 
-def application_for_api(*, application_id: Any, agency_id: Any) -> Application | None:
+def application_for_api(*, application_id: UUID, agency_id: Any) -> Application | None:
     """Return an application the agency's keys submitted (and only those: applications
     people made online are for caseworkers, not for every system holding a key)."""
-    if not _is_uuid(str(application_id)):
-        return None
     return (
         Application.objects.filter(pk=application_id, submitted_by_agency_id=agency_id)
         .select_related("service")
