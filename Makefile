@@ -7,7 +7,7 @@ CS := $(VENV)/bin/civicstack
 LOCK := requirements/dev.txt
 RUN_LOCK := requirements/base.txt
 
-.PHONY: run test lint typecheck imports pytest bench install install-run assets messages browsers scanner lock demo clean
+.PHONY: run test lint typecheck imports pytest bench install install-run assets messages browsers scanner letters lock demo clean
 
 # --- Python environment -------------------------------------------------------------------
 $(PY):
@@ -27,8 +27,8 @@ $(VENV)/.dev-deps: $(PY) $(LOCK) pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@ $(VENV)/.run-deps
 
-install-run: $(VENV)/.run-deps assets messages scanner
-install: $(VENV)/.dev-deps assets messages
+install-run: $(VENV)/.run-deps assets messages scanner letters
+install: $(VENV)/.dev-deps assets messages letters
 
 # Welsh (and any other) interface translations: .po files are source, .mo files are built.
 messages: $(VENV)/.run-deps
@@ -78,6 +78,13 @@ scanner:
 	@command -v clamd >/dev/null || [ -x /usr/sbin/clamd ] || { \
 		echo "Installing Debian's clamav-daemon for upload scanning"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clamav-daemon >/dev/null; }
+
+# WeasyPrint renders decision letters with Pango; DejaVu gives Welsh its diacritics.
+letters:
+	@ldconfig -p | grep -q libpangoft2-1.0 && ldconfig -p | grep -q libharfbuzz-subset && fc-list 2>/dev/null | grep -qi dejavu || { \
+		echo "Installing Debian's Pango and DejaVu fonts for decision letters"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core fontconfig >/dev/null; }
 
 lint: $(VENV)/.dev-deps
 	$(VENV)/bin/ruff check .

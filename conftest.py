@@ -5,8 +5,9 @@ from collections.abc import Iterator
 import pytest
 from django.utils import translation
 
-# The `clamd` and `document_store` fixtures, for any test that uploads documents.
-pytest_plugins = ["civicstack.documents.testing"]
+# The `clamd` and `document_store` fixtures, for any test that uploads documents, and the
+# test PKI that signs decision letters (`letter_pki`, `letter_signing`).
+pytest_plugins = ["civicstack.documents.testing", "civicstack.cases.testing"]
 
 
 @pytest.fixture(autouse=True)

@@ -1,6 +1,7 @@
 // Build Civicstack's front-end assets into src/civicstack/static/build/:
 // govuk-frontend styles compiled with Civicstack's brand (system fonts, own colours,
-// never the GOV.UK font or crown), govuk-frontend's script and htmx.
+// never the GOV.UK font or crown), govuk-frontend's script, htmx, and the bpmn-js viewer
+// that draws a case's process in the back office.
 import { mkdirSync, copyFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -27,4 +28,11 @@ copyFileSync(
   join(out, "govuk-frontend.min.js"),
 );
 copyFileSync(join(root, "node_modules/htmx.org/dist/htmx.min.js"), join(out, "htmx.min.js"));
+
+// The viewer only (no modeler): the back office shows processes, it does not edit them.
+// Its licence requires the bpmn.io watermark it draws to stay visible.
+const bpmnDist = join(root, "node_modules/bpmn-js/dist");
+copyFileSync(join(bpmnDist, "bpmn-viewer.production.min.js"), join(out, "bpmn-viewer.min.js"));
+copyFileSync(join(bpmnDist, "assets/diagram-js.css"), join(out, "diagram-js.css"));
+copyFileSync(join(bpmnDist, "assets/bpmn-js.css"), join(out, "bpmn-js.css"));
 console.log(`assets built in ${out}`);

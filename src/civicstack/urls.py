@@ -15,6 +15,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("health/ready", core_views.readiness, name="health-ready"),
     path("api/v1/openapi.json", core_api.openapi_view, name="openapi"),
     path("api/v1/", include("civicstack.forms.api_urls")),
+    path("api/v1/", include("civicstack.cases.api_urls")),
 ]
 
 urlpatterns += i18n_patterns(
@@ -22,6 +23,7 @@ urlpatterns += i18n_patterns(
     path("", include("civicstack.catalogue.urls")),
     path("account/", include("civicstack.accounts.urls")),
     path("", include("civicstack.forms.urls")),
+    path("", include("civicstack.cases.urls")),
     path("back-office/", include("civicstack.backoffice.urls")),
     path("documents/", include("civicstack.documents.urls")),
     path("back-office/django-admin/", admin.site.urls),

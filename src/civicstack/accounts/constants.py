@@ -33,5 +33,9 @@ SESSION_TIMED_OUT_KEY = "civicstack_timed_out"
 
 # Scopes an API key may carry.
 API_SCOPE_APPLICATIONS_SUBMIT = "applications:submit"
-API_SCOPES = (API_SCOPE_APPLICATIONS_SUBMIT,)
+# The case API acts as a person: these scopes need a personal key (one with a user).
+API_SCOPE_CASES_READ = "cases:read"
+API_SCOPE_CASES_WRITE = "cases:write"
+API_SCOPES = (API_SCOPE_APPLICATIONS_SUBMIT, API_SCOPE_CASES_READ, API_SCOPE_CASES_WRITE)
+API_PERSONAL_SCOPES = frozenset({API_SCOPE_CASES_READ, API_SCOPE_CASES_WRITE})
 API_KEY_PREFIX = "cs"

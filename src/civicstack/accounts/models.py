@@ -191,9 +191,18 @@ class ApiKey(BaseModel):
 
     Only a SHA-256 of the secret is kept: the secret has 256 bits of entropy, so a slow
     password hash would add nothing but latency to every API call.
+
+    A personal key (``user`` set) acts as that member of staff, with exactly their
+    permissions; it works only while they are active staff of the key's agency. An agency
+    key (no ``user``) acts for the agency's system and cannot work cases.
     """
 
     agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="api_keys")
+    # Deleting the person deletes their keys: a personal key must never outlive its person
+    # and become an agency key.
+    user = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.CASCADE, related_name="api_keys"
+    )
     name = models.CharField(max_length=100)
     prefix = models.CharField(max_length=16, unique=True)
     secret_hash = models.CharField(max_length=64)

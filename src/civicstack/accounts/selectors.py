@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils.translation import gettext as _
 
 from civicstack.accounts import tokens
@@ -47,6 +48,32 @@ def roles_in_agency(*, user: Any, agency: Agency) -> set[str]:
         return set()
     return set(
         StaffMembership.objects.filter(user=user, agency=agency).values_list("role", flat=True)
+    )
+
+
+def staff_roles_by_agency(*, user: Any) -> dict[Any, set[str]]:
+    """Return the roles an active member of staff holds, by agency id (empty for others)."""
+    if not getattr(user, "is_authenticated", False) or not user.is_staff or not user.is_active:
+        return {}
+    roles: dict[Any, set[str]] = {}
+    for agency_id, role in StaffMembership.objects.filter(user=user).values_list(
+        "agency_id", "role"
+    ):
+        roles.setdefault(agency_id, set()).add(role)
+    return roles
+
+
+def staff_with_roles(*, agency_id: Any, roles: Collection[str]) -> QuerySet[User]:
+    """Return active staff holding any of ``roles`` in the agency, by name."""
+    return (
+        User.objects.filter(
+            is_active=True,
+            is_staff=True,
+            memberships__agency_id=agency_id,
+            memberships__role__in=list(roles),
+        )
+        .distinct()
+        .order_by("full_name", "email")
     )
 
 
@@ -166,23 +193,45 @@ _API_SECRET = re.compile(rf"{API_KEY_PREFIX}_[0-9a-f]{{12}}_[A-Za-z0-9_-]{{20,10
 
 
 def api_key_authenticate(*, secret: str) -> ApiKey | None:
-    """Return the live API key whose secret is ``secret`` (``cs_<prefix>_<random>``), or None."""
+    """Return the live API key whose secret is ``secret`` (``cs_<prefix>_<random>``), or None.
+
+    A personal key comes with its ``user`` loaded, and is live only while that person is
+    active staff with a role in the key's agency: checked on every call, so disabling them
+    or taking away their last role there stops the key at once.
+    """
     # Anything that is not shaped like a key never reaches the database (PostgreSQL
     # refuses NUL bytes in text, for one).
     if len(secret) > 200 or not _API_SECRET.fullmatch(secret):
         return None
     parts = secret.split("_", 2)
     key = (
-        ApiKey.objects.only("id", "agency_id", "prefix", "secret_hash", "scopes")
+        ApiKey.objects.select_related("user")
+        .annotate(
+            user_in_agency=Exists(
+                StaffMembership.objects.filter(
+                    user_id=OuterRef("user_id"), agency_id=OuterRef("agency_id")
+                )
+            )
+        )
         .filter(prefix=parts[1], revoked_at__isnull=True)
         .first()
     )
     if key is None:
         return None
     digest = hashlib.sha256(parts[2].encode()).hexdigest()
-    return key if hmac.compare_digest(digest, key.secret_hash) else None
+    if not hmac.compare_digest(digest, key.secret_hash):
+        return None
+    if key.user_id is not None:
+        user = key.user
+        if user is None or not (
+            user.is_active and user.is_staff and getattr(key, "user_in_agency", False)
+        ):
+            return None
+    return key
 
 
 def api_keys_for_agency(*, agency: Agency) -> QuerySet[ApiKey]:
     """Return the agency's API keys, live ones first."""
-    return ApiKey.objects.filter(agency=agency).order_by("revoked_at", "name")
+    return (
+        ApiKey.objects.filter(agency=agency).select_related("user").order_by("revoked_at", "name")
+    )

@@ -1142,27 +1142,48 @@ def demo_totp_code(*, email: str) -> str:
 
 
 def api_key_create(
-    *, agency: Agency, name: str, scopes: list[str], actor: Any
+    *, agency: Agency, name: str, scopes: list[str], actor: Any, user: User | None = None
 ) -> tuple[ApiKey, str]:
     """Make an API key for ``agency``; return it and the secret, which is shown only once.
 
     The secret reads ``cs_<prefix>_<random>``; the prefix finds the key without a scan.
+    With ``user`` it is a personal key: it acts as that member of staff (who must be active
+    staff of ``agency``), and only they may make it. The case scopes need a personal key.
     """
-    from civicstack.accounts.constants import API_KEY_PREFIX, API_SCOPES
+    from civicstack.accounts.constants import API_KEY_PREFIX, API_PERSONAL_SCOPES, API_SCOPES
 
-    if actor is not None and not _may_administer(actor, agency):
-        raise PermissionDenied()
+    if actor is not None:
+        if user is not None:
+            # A key acting as someone else would let its maker act as them.
+            if getattr(actor, "pk", None) != user.pk or not actor.is_active:
+                raise PermissionDenied(_("Only the person a personal key acts for can make it."))
+        elif not _may_administer(actor, agency):
+            raise PermissionDenied()
+    errors: dict[str, list[str | Promise]] = {}
     name = name.strip()
     if not name or len(name) > 100:
-        raise ValidationFailed(field_errors={"name": [_("Enter a name of up to 100 characters")]})
+        errors["name"] = [_("Enter a name of up to 100 characters")]
     unknown = sorted(set(scopes) - set(API_SCOPES))
     if unknown or not scopes:
-        raise ValidationFailed(field_errors={"scopes": [_("Choose at least one known scope")]})
+        errors["scopes"] = [_("Choose at least one known scope")]
+    elif user is None and set(scopes) & API_PERSONAL_SCOPES:
+        errors["scopes"] = [
+            _("The case scopes need a personal key: choose the member of staff it acts for")
+        ]
+    if user is not None and not (
+        user.is_active
+        and user.is_staff
+        and StaffMembership.objects.filter(user=user, agency=agency).exists()
+    ):
+        errors["user"] = [_("A personal key must act for an active member of staff of the agency")]
+    if errors:
+        raise ValidationFailed(field_errors=errors)
     prefix = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
     with transaction.atomic():
         key = ApiKey.objects.create(
             agency=agency,
+            user=user,
             name=name,
             prefix=prefix,
             secret_hash=hashlib.sha256(secret.encode()).hexdigest(),
@@ -1170,14 +1191,21 @@ def api_key_create(
             created_by=actor if getattr(actor, "is_authenticated", False) else None,
         )
         audit_event_record(
-            action="accounts.api_key_created", actor=actor, obj=key, data={"scopes": key.scopes}
+            action="accounts.api_key_created",
+            actor=actor,
+            obj=key,
+            data={"scopes": key.scopes, "user": str(user.pk) if user is not None else ""},
         )
     return key, f"{API_KEY_PREFIX}_{prefix}_{secret}"
 
 
 def api_key_revoke(*, key: ApiKey, actor: Any) -> None:
-    """Stop ``key`` working at once."""
-    if actor is not None and not _may_administer(actor, key.agency):
+    """Stop ``key`` working at once (the agency's admins, or the person a key acts for)."""
+    if (
+        actor is not None
+        and not _may_administer(actor, key.agency)
+        and not (key.user_id is not None and key.user_id == getattr(actor, "pk", None))
+    ):
         raise PermissionDenied()
     with transaction.atomic():
         ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from civicstack.backoffice import form_views, views
+from civicstack.backoffice import case_views, form_views, views
 
 app_name = "backoffice"
 
@@ -39,4 +39,56 @@ urlpatterns += [
     path("forms/<slug:slug>/edit", form_views.form_edit, name="form-edit"),
     path("forms/<slug:slug>/preview", form_views.form_preview, name="form-preview"),
     path("forms/<slug:slug>/publish", form_views.form_publish, name="form-publish"),
+]
+
+urlpatterns += [
+    path("cases", case_views.case_queue, name="cases"),
+    path("cases/assign", case_views.cases_assign_bulk, name="cases-assign"),
+    path("cases/supervision", case_views.supervision, name="supervision"),
+    path("cases/<uuid:case_id>", case_views.case_detail, name="case"),
+    path("cases/<uuid:case_id>/process.bpmn", case_views.case_process, name="case-process"),
+    path("cases/<uuid:case_id>/claim", case_views.case_claim, name="case-claim"),
+    path("cases/<uuid:case_id>/release", case_views.case_release, name="case-release"),
+    path("cases/<uuid:case_id>/assign", case_views.case_assign, name="case-assign"),
+    path("cases/<uuid:case_id>/priority", case_views.case_priority, name="case-priority"),
+    path("cases/<uuid:case_id>/notes", case_views.case_note, name="case-note"),
+    path("cases/<uuid:case_id>/links", case_views.case_link, name="case-link"),
+    path(
+        "cases/<uuid:case_id>/request-information",
+        case_views.case_request_information,
+        name="case-request",
+    ),
+    path("cases/<uuid:case_id>/decide", case_views.case_decide, name="case-decide"),
+    path("cases/<uuid:case_id>/review", case_views.case_review, name="case-review"),
+    path("services/<slug:slug>/cases", case_views.service_case_settings, name="service-cases"),
+    path(
+        "services/<slug:slug>/cases/rules/new",
+        case_views.service_rule_edit,
+        name="service-rule-new",
+    ),
+    path(
+        "services/<slug:slug>/cases/rules/<uuid:rule_id>",
+        case_views.service_rule_edit,
+        name="service-rule",
+    ),
+    path(
+        "services/<slug:slug>/cases/rules/<uuid:rule_id>/delete",
+        case_views.service_rule_delete,
+        name="service-rule-delete",
+    ),
+    path(
+        "services/<slug:slug>/cases/processes",
+        case_views.service_process_save,
+        name="service-process-save",
+    ),
+    path(
+        "services/<slug:slug>/cases/processes/<int:number>/publish",
+        case_views.service_process_publish,
+        name="service-process-publish",
+    ),
+    path(
+        "services/<slug:slug>/cases/processes/<int:number>/process.bpmn",
+        case_views.service_process_xml,
+        name="service-process-xml",
+    ),
 ]

@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "civicstack.catalogue",
     "civicstack.documents",
     "civicstack.forms",
+    "civicstack.cases",
     "civicstack.portal",
     "civicstack.backoffice",
 ]
@@ -383,6 +384,20 @@ AUDIT_SIGNING_KEY = env.optional("AUDIT_SIGNING_KEY")
 AUDIT_SIGNING_KEY_FILE = env.path("AUDIT_SIGNING_KEY_FILE", VAR_DIR / "keys" / "audit-ed25519.pem")
 AUDIT_LOG_ORIGIN = env.str("AUDIT_LOG_ORIGIN", "civicstack.example/audit")
 
+# --- Cases ----------------------------------------------------------------------------
+# Decision letters are PDFs signed (PAdES) with the platform's signing key and certificate.
+# In production both must be configured; in development a self-signed pair is made under
+# var/keys on first use. The chain file holds intermediate certificates, if any.
+LETTER_SIGNING_KEY_FILE = env.path("LETTER_SIGNING_KEY_FILE", VAR_DIR / "keys" / "letters-key.pem")
+LETTER_SIGNING_CERT_FILE = env.path(
+    "LETTER_SIGNING_CERT_FILE", VAR_DIR / "keys" / "letters-cert.pem"
+)
+LETTER_SIGNING_CHAIN_FILE = env.optional("LETTER_SIGNING_CHAIN_FILE")
+# The nation whose bank holidays count when a service does not name one.
+CASES_DEFAULT_NATION = env.str("CASES_DEFAULT_NATION", "england")
+# Days before an SLA breach when the caseworker is warned.
+CASES_SLA_WARNING_DAYS = env.int("CASES_SLA_WARNING_DAYS", 2)
+
 # --- Logging --------------------------------------------------------------------------
 LOGGING = {
     "version": 1,
@@ -390,7 +405,14 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.server": {"level": "WARNING"}},
+    # SpiffWorkflow logs every task state change, WeasyPrint and fontTools every step of
+    # rendering a letter, at INFO.
+    "loggers": {
+        "django.server": {"level": "WARNING"},
+        "spiff": {"level": "WARNING"},
+        "weasyprint": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},
+    },
 }
 CSRF_FAILURE_VIEW = "civicstack.core.views.csrf_failure"
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", 0)

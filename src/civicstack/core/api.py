@@ -116,7 +116,8 @@ def openapi_document(*, server_url: str) -> dict[str, Any]:
                 "apiKey": {
                     "type": "http",
                     "scheme": "bearer",
-                    "description": "An agency API key: cs_<prefix>_<secret>.",
+                    "description": "An API key, cs_<prefix>_<secret>: an agency key for "
+                    "applications, or a personal key of a member of staff for cases.",
                 }
             },
         },

@@ -115,6 +115,13 @@ def documents_for_holder(
     return documents.order_by("created_at")
 
 
+def documents_attached_to(*, attached_to: str) -> QuerySet[Document]:
+    """Return the documents attached to an application (by its reference), oldest first."""
+    return Document.objects.filter(
+        attached_to=attached_to, status=DocumentStatus.ATTACHED
+    ).order_by("created_at")
+
+
 def documents_for_owner(*, user: Any) -> QuerySet[Document]:
     """Return a person's documents for their dashboard: attached and not, newest first."""
     if not getattr(user, "is_authenticated", False):

@@ -30,7 +30,12 @@ from django.utils.translation import gettext_lazy as _
 from civicstack.core.audit import audit_event_record
 from civicstack.core.errors import NotFound, ValidationFailed
 from civicstack.documents import checks, crypto, scanner, selectors
-from civicstack.documents.constants import DocumentStatus, UploadPolicy
+from civicstack.documents.constants import (
+    FILENAME_MAX_LENGTH,
+    KIND_PDF,
+    DocumentStatus,
+    UploadPolicy,
+)
 from civicstack.documents.errors import (
     ArchiveNotAllowed,
     ArchiveUnsafe,
@@ -216,6 +221,67 @@ def document_upload(
                     "key_id": document.key_id,
                 },
             )
+    except BaseException:
+        _blob_delete(stored_name)
+        raise
+    return document
+
+
+def document_issue(
+    *,
+    content: bytes,
+    filename: str,
+    owner: AbstractBaseUser | None,
+    agency_id: UUID,
+    attached_to: str,
+    actor: Any,
+) -> Document:
+    """Store a PDF the platform made itself (a signed letter) for an agency and a person.
+
+    Issued documents skip the upload checks and the virus scan: they never came from
+    outside. They are encrypted like any other file and attached at once. Runs in the
+    caller's transaction; like uploads, a blob stays behind (encrypted, with no key) if
+    the caller's outer transaction rolls back later.
+    """
+    if not content.startswith(b"%PDF-"):
+        raise ValueError("only PDF documents can be issued")
+    if not attached_to or len(attached_to) > 100:
+        raise ValueError("attached_to must be a reference of at most 100 characters")
+    document_id = uuid4()
+    sealed = crypto.content_seal(
+        plaintext=content, document_id=document_id, ring=crypto.key_ring_load()
+    )
+    name = storage_name_for(document_id)
+    stored_name = document_storage().save(name, ContentFile(sealed.ciphertext))
+    if stored_name != name:
+        _blob_delete(stored_name)
+        raise RuntimeError(f"storage saved {name} as {stored_name}")
+    try:
+        document = Document.objects.create(
+            id=document_id,
+            owner_id=owner.pk if owner is not None else None,
+            holder=f"issued:{agency_id}",
+            original_filename=filename[:FILENAME_MAX_LENGTH],
+            content_type="application/pdf",
+            kind=KIND_PDF,
+            size=len(content),
+            sha256=hashlib.sha256(content).hexdigest(),
+            storage_name=name,
+            wrapped_key=sealed.wrapped_key,
+            key_id=sealed.key_id,
+            nonce=sealed.nonce,
+            status=DocumentStatus.ATTACHED,
+            agency_id=agency_id,
+            attached_to=attached_to,
+            scanned_at=timezone.now(),
+            scanner_version="issued by Civicstack",
+        )
+        audit_event_record(
+            action="documents.issued",
+            actor=actor,
+            obj=document,
+            data={"attached_to": attached_to, "agency": str(agency_id), "size": document.size},
+        )
     except BaseException:
         _blob_delete(stored_name)
         raise

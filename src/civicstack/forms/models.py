@@ -171,6 +171,8 @@ class TimelineKind(models.TextChoices):
     SUBMITTED = "submitted", _("Application sent")
     STATUS = "status", _("Status changed")
     MESSAGE = "message", _("Message from the agency")
+    REPLY = "reply", _("Your reply")
+    DECISION = "decision", _("Decision")
     WITHDRAWN = "withdrawn", _("Application withdrawn")
 
 
@@ -182,6 +184,9 @@ class ApplicationEntry(BaseModel):
     status = models.CharField(max_length=30, choices=ApplicationStatus.choices, blank=True)
     text = models.TextField(blank=True)
     from_agency = models.BooleanField(default=False)
+    # Where the applicant acts on this entry (answer a request, read a letter).
+    link_url = models.CharField(max_length=300, blank=True)
+    link_text = models.CharField(max_length=200, blank=True)
 
     class Meta:
         ordering = ["created_at"]

@@ -26,6 +26,7 @@ from civicstack.forms.definition import (
     definition_from_text,
     definition_load,
 )
+from civicstack.forms.engine import files_in_answers
 from civicstack.forms.models import (
     Application,
     ApplicationEntry,
@@ -253,6 +254,21 @@ def application_timeline(*, application: Application) -> list[ApplicationEntry]:
         created_at=application.submitted_at,
     )
     return [sent, *application.timeline.order_by("created_at")]
+
+
+def application_for_case(*, application_id: UUID) -> Application | None:
+    """Return a submitted application with its service and agency, for opening its case."""
+    return (
+        Application.objects.select_related("service__agency", "applicant", "form_version")
+        .filter(pk=application_id)
+        .first()
+    )
+
+
+def application_file_ids(*, application: Application) -> list[str]:
+    """Return the ids of every file the applicant gave, in the order of their answers."""
+    definition = definition_of(version=application.form_version)
+    return [document for _path, document in files_in_answers(definition, application.answers)]
 
 
 def application_for_api(*, application_id: UUID, agency_id: Any) -> Application | None:

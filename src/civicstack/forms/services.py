@@ -14,7 +14,7 @@ from collections.abc import Collection, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 from django.conf import settings
 from django.core.cache import cache
@@ -894,6 +894,49 @@ def application_withdraw(*, application: Application, actor: Any) -> Application
             )
         )
     return locked
+
+
+def application_progress(
+    *,
+    application_id: UUID,
+    status: str,
+    actor: Any,
+    kind: str = TimelineKind.STATUS,
+    text: str = "",
+    link_url: str = "",
+    link_text: str = "",
+) -> None:
+    """Record the agency's progress on an application: its status and a timeline line.
+
+    Called by the cases app (in its own transaction) when a case is claimed, asks for
+    information, gets a reply or is decided. A withdrawn application keeps its status.
+    """
+    if status not in ApplicationStatus.values or kind not in TimelineKind.values:
+        raise ValueError("unknown application status or timeline kind")
+    with transaction.atomic():
+        application = Application.objects.select_for_update().get(pk=application_id)
+        if application.status == ApplicationStatus.WITHDRAWN:
+            return
+        changed = application.status != status
+        if changed:
+            application.status = status
+            application.save(update_fields=["status", "updated_at"])
+        if changed or text or link_url:
+            ApplicationEntry.objects.create(
+                application=application,
+                kind=kind,
+                status=status if changed else "",
+                text=text,
+                from_agency=kind != TimelineKind.REPLY,
+                link_url=link_url,
+                link_text=link_text,
+            )
+        audit_event_record(
+            action="forms.application_progressed",
+            actor=actor,
+            obj=application,
+            data={"status": status, "kind": kind},
+        )
 
 
 def idempotency_keys_forget() -> int:

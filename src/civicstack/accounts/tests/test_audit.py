@@ -210,8 +210,13 @@ def _accounts_demo_load() -> str:
 
 
 def _api_key_create() -> str:
+    agency = AgencyFactory()
     services.api_key_create(
-        agency=AgencyFactory(), name="Counter", scopes=["applications:submit"], actor=None
+        agency=agency,
+        name="Case tool",
+        scopes=["cases:read", "cases:write"],
+        user=staff_create(agency=agency),
+        actor=None,
     )
     return "accounts.api_key_created"
 

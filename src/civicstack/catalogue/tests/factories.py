@@ -13,8 +13,9 @@ class AgencyFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Agency
 
-    reference = factory.Sequence(lambda n: f"AGY-T{n:04d}")
-    slug = factory.Sequence(lambda n: f"agency-{n}")
+    # Apart from accounts' AgencyFactory, so a test may use both.
+    reference = factory.Sequence(lambda n: f"AGY-C{n:04d}")
+    slug = factory.Sequence(lambda n: f"council-{n}")
     kind = "local"
     name_en = factory.Sequence(lambda n: f"Testshire Council {n}")
     name_cy = factory.Sequence(lambda n: f"Cyngor Sir Prawf {n}")

@@ -1,4 +1,8 @@
-"""``civicstack api_keys create|list|revoke``: API keys for agency systems and counters."""
+"""``civicstack api_keys create|list|revoke``: API keys for agency systems and counters.
+
+``create --user <email>`` makes a personal key that acts as that member of staff (the case
+API needs one); without it the key acts for the agency's system.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from civicstack.accounts import selectors, services
 from civicstack.accounts.constants import API_SCOPES
+from civicstack.accounts.models import User, normalise_email
 from civicstack.core.errors import CivicstackError
 
 
@@ -21,6 +26,9 @@ class Command(BaseCommand):
         create.add_argument("--agency", required=True, help="the agency's slug")
         create.add_argument("--name", required=True, help="what the key is for")
         create.add_argument("--scope", action="append", choices=API_SCOPES, required=True)
+        create.add_argument(
+            "--user", help="email of the member of staff a personal key acts for", default=""
+        )
         listing = sub.add_parser("list", help="list an agency's keys")
         listing.add_argument("--agency", required=True)
         revoke = sub.add_parser("revoke", help="stop a key working at once")
@@ -33,8 +41,17 @@ class Command(BaseCommand):
             raise CommandError(f"no agency with the slug {options['agency']!r}")
         try:
             if options["action"] == "create":
+                user = None
+                if options["user"]:
+                    user = User.objects.filter(email=normalise_email(options["user"])).first()
+                    if user is None:
+                        raise CommandError(f"no person with the email {options['user']!r}")
                 key, secret = services.api_key_create(
-                    agency=agency, name=options["name"], scopes=options["scope"], actor=None
+                    agency=agency,
+                    name=options["name"],
+                    scopes=options["scope"],
+                    user=user,
+                    actor=None,
                 )
                 self.stdout.write(f"{key.prefix}\t{secret}")
                 return
@@ -42,11 +59,20 @@ class Command(BaseCommand):
             if options["action"] == "list":
                 for key in keys:
                     state = "revoked" if key.revoked_at else "live"
-                    self.stdout.write(f"{key.prefix}\t{state}\t{key.name}\t{','.join(key.scopes)}")
+                    person = key.user.email if key.user else "-"
+                    self.stdout.write(
+                        f"{key.prefix}\t{state}\t{key.name}\t{','.join(key.scopes)}\t{person}"
+                    )
                 return
             found = keys.filter(prefix=options["prefix"]).first()
             if found is None:
                 raise CommandError("no such key for that agency")
             services.api_key_revoke(key=found, actor=None)
         except CivicstackError as error:
-            raise CommandError(str(error.message)) from error
+            details = "; ".join(
+                f"{field}: {' '.join(str(m) for m in messages)}"
+                for field, messages in error.field_errors.items()
+            )
+            raise CommandError(
+                f"{error.message} ({details})" if details else str(error.message)
+            ) from error

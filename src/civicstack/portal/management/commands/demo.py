@@ -35,6 +35,9 @@ class Command(BaseCommand):
 
             forms = forms_demo_load()
             self.stdout.write(f"forms: {forms} published or up to date")
+            from civicstack.cases.services import cases_demo_load
+
+            self.stdout.write(f"cases: {cases_demo_load()} services set up")
             return
         if options["action"] == "sign-ins":
             from civicstack.accounts.services import demo_sign_ins
