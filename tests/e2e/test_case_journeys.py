@@ -199,7 +199,8 @@ def test_supervision_and_service_settings_pages_are_accessible(
     )
     draft.refresh_from_db()
     application = application_submit(draft=draft, holder_keys=[], actor=citizen)
-    case_open_for_application(application_id=application.pk)
+    case = case_open_for_application(application_id=application.pk)
+    assert case is not None
 
     supervisor, log = open_page()
     visit(supervisor, log, "/en/back-office/cases/supervision")
@@ -207,10 +208,14 @@ def test_supervision_and_service_settings_pages_are_accessible(
     arrive(supervisor, log, path="/en/back-office/cases/supervision")
     expect(supervisor.get_by_role("heading", level=1)).to_be_visible()
     visit(supervisor, log, "/en/back-office/cases?assigned=unassigned&sort=priority")
+    # The case page with the process diagram drawn by bpmn-js, the current step marked.
+    visit(supervisor, log, f"/en/back-office/cases/{case.pk}")
+    expect(supervisor.locator("[data-process-diagram] svg").first).to_be_visible()
     assert_clean(log)
 
     owner, owner_log = open_page(javascript_enabled=False)
     visit(owner, owner_log, f"/en/back-office/services/{SERVICE}/cases")
     _sign_in(owner, owner_log, email="service-owner@example.org", code=True)
     arrive(owner, owner_log, path=f"/en/back-office/services/{SERVICE}/cases")
+    visit(owner, owner_log, f"/en/back-office/services/{SERVICE}/cases/rules/new")
     assert_clean(owner_log)

@@ -46,6 +46,7 @@ from civicstack.core.errors import (
     PermissionDenied,
     ValidationFailed,
 )
+from civicstack.documents.constants import IMAGE_KINDS
 from civicstack.forms import selectors as forms
 
 # Query parameters of the queue; anything else in the address is ignored.
@@ -550,7 +551,8 @@ def _case_context(request: HttpRequest, view: Any) -> dict[str, Any]:
         and proposed is not None
         and proposed.decided_by_id != request.user.pk,
         "is_author_of_proposal": proposed is not None and proposed.decided_by_id == request.user.pk,
-        "four_eyes": bool(settings and settings.four_eyes),
+        "four_eyes": cases.process_needs_approval(version=case.process_version),
+        "image_kinds": IMAGE_KINDS,
         "caseworkers": cases.caseworkers_for(agency_ids=[case.agency_id])
         if supervisor and case.is_open
         else [],

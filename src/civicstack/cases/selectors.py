@@ -8,6 +8,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -27,7 +28,7 @@ from civicstack.cases.access import (
     require_case_role,
     supervised_agencies,
 )
-from civicstack.cases.constants import QUEUE_PAGE_SIZE
+from civicstack.cases.constants import QUEUE_PAGE_SIZE, TASK_APPROVE
 from civicstack.cases.models import (
     OPEN_CASE_STATUSES,
     AutomationRule,
@@ -46,6 +47,7 @@ from civicstack.cases.models import (
 )
 from civicstack.cases.rules import OPERATORS
 from civicstack.cases.sla import working_days_between
+from civicstack.cases.workflow import process_check
 from civicstack.core.errors import NotFound, ValidationFailed
 from civicstack.documents.selectors import documents_attached_to
 
@@ -257,6 +259,17 @@ def information_request_for_applicant(
     ):
         raise NotFound()
     return request
+
+
+@lru_cache(maxsize=256)
+def _approval_step(version_id: Any, updated_at: str, xml: str) -> bool:
+    info = process_check(xml=xml)
+    return any(task.element_id == TASK_APPROVE for task in info.user_tasks)
+
+
+def process_needs_approval(*, version: ProcessVersion) -> bool:
+    """Return whether decisions on this process version wait for a supervisor's approval."""
+    return _approval_step(version.pk, version.updated_at.isoformat(), version.xml)
 
 
 def process_diagram_for_staff(*, case_id: Any, user: Any) -> ProcessVersion:

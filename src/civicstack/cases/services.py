@@ -15,7 +15,7 @@ from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _gettext
@@ -283,6 +283,17 @@ def case_open_for_application(*, application_id: UUID) -> Case | None:
     if application is None:
         logger.warning("case not opened: application %s not found", application_id)
         return None
+    try:
+        return _case_open(application)
+    except IntegrityError:
+        # Another worker opened it between the lookup above and this insert.
+        found = Case.objects.filter(application_id=application_id).first()
+        if found is None:
+            raise
+        return found
+
+
+def _case_open(application: Any) -> Case:
     service = application.service
     with transaction.atomic():
         case_settings = _settings_for(service.pk)

@@ -8,4 +8,5 @@ app_name = "documents"
 
 urlpatterns = [
     path("<uuid:document_id>/download", views.download, name="download"),
+    path("<uuid:document_id>/preview", views.preview, name="preview"),
 ]

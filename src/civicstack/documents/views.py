@@ -9,8 +9,9 @@ from uuid import UUID
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_safe
 
+from civicstack.core.errors import NotFound
 from civicstack.documents import services
-from civicstack.documents.constants import HOLDERS_SESSION_KEY
+from civicstack.documents.constants import HOLDERS_SESSION_KEY, IMAGE_KINDS
 
 
 def session_holder_keys(request: HttpRequest) -> list[str]:
@@ -48,6 +49,29 @@ def download(request: HttpRequest, document_id: UUID) -> HttpResponse:
     response["X-Content-Type-Options"] = "nosniff"
     # Always a download; should a browser render it anyway, it gets no script, no
     # forms and no same-origin access.
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Cross-Origin-Resource-Policy"] = "same-origin"
+    return response
+
+
+@require_safe
+def preview(request: HttpRequest, document_id: UUID) -> HttpResponse:
+    """Send an image inline, to show it in a page; the same access rules and audit apply.
+
+    Only images: they were re-encoded on upload, and an image shown by an ``<img>`` cannot
+    run anything. Other kinds are downloads only (404 here).
+    """
+    result = services.document_download(
+        document_id=document_id, user=request.user, holder_keys=session_holder_keys(request)
+    )
+    document = result.document
+    if document.kind not in IMAGE_KINDS:
+        raise NotFound()
+    response = HttpResponse(result.content, content_type=document.content_type)
+    response["Content-Disposition"] = "inline"
+    response["Content-Length"] = str(len(result.content))
+    response["Cache-Control"] = "no-store, private"
+    response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
     response["Cross-Origin-Resource-Policy"] = "same-origin"
     return response

@@ -725,3 +725,55 @@ def test_only_owners_and_admins_of_the_agency_change_case_settings(service: Any)
     _stranger, stranger = staff_client(AgencyFactory(), Role.SERVICE_OWNER)
     assert stranger.get(url).status_code == 404
     assert not CaseSettings.objects.filter(service=service, target_working_days=3).exists()
+
+
+@pytest.mark.usefixtures("clamd", "document_store")
+def test_image_documents_have_an_inline_preview_for_staff_only(service: Any, citizen: Any) -> None:
+    """Staff of the agency open an image inline from the case; PDFs and outsiders get 404."""
+    import io
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from PIL import Image
+
+    from civicstack.documents.constants import UploadPolicy
+    from civicstack.documents.services import document_issue, document_upload, documents_attach
+
+    case = opened(service, citizen)
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 30), "teal").save(buffer, format="PNG")
+    upload = SimpleUploadedFile("photo.png", buffer.getvalue(), content_type="image/png")
+    image = document_upload(
+        upload=upload,
+        policy=UploadPolicy(kinds=frozenset({"png"}), max_bytes=1_000_000, max_files=5),
+        owner=citizen,
+        holder="test:preview",
+        actor=citizen,
+    )
+    documents_attach(
+        document_ids=[image.pk],
+        holder_keys=["test:preview"],
+        owner=citizen,
+        agency_id=case.agency_id,
+        attached_to=case.application_reference,
+        actor=citizen,
+    )
+    letter = document_issue(
+        content=b"%PDF-1.7 test",
+        filename="letter.pdf",
+        owner=citizen,
+        agency_id=case.agency_id,
+        attached_to=case.application_reference,
+        actor=None,
+    )
+    _worker, client = staff_client(service.agency, Role.CASEWORKER)
+    page = body(client.get(case_url(case)))
+    assert f"/en/documents/{image.pk}/preview" in page
+    assert f"/en/documents/{letter.pk}/preview" not in page
+    response = client.get(f"/en/documents/{image.pk}/preview")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/png"
+    assert response["Content-Disposition"] == "inline"
+    assert "sandbox" in response["Content-Security-Policy"]
+    assert client.get(f"/en/documents/{letter.pk}/preview").status_code == 404
+    _outsider, other = staff_client(AgencyFactory(), Role.CASEWORKER)
+    assert other.get(f"/en/documents/{image.pk}/preview").status_code == 404
