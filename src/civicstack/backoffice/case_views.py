@@ -825,7 +825,10 @@ def case_decide(request: HttpRequest, case_id: UUID) -> HttpResponse:
         )
         if decision.status == "proposed":
             return _("Your decision has been sent to a supervisor for approval.")
-        return _("The case is decided. The applicant has been sent the signed letter.")
+        return _(
+            "The case is decided. The signed letter is on the applicant's dashboard and "
+            "they have been told by email."
+        )
 
     return _case_action(request, case_id, "decide", ("outcome", "reasons"), act)
 
@@ -1033,7 +1036,8 @@ def _rule_value(text: str, operator: str, no_value: frozenset[str]) -> Any:
 
 def _rule_rows_from_post(request: HttpRequest) -> list[dict[str, str]]:
     raw = str(request.POST.get("row_count", "0"))
-    count = min(int(raw), MAX_RULE_ROWS + 1) if raw.isascii() and raw.isdigit() else 0
+    usable = raw.isascii() and raw.isdigit() and len(raw) <= 3
+    count = min(int(raw), MAX_RULE_ROWS + 1) if usable else 0
     rows = []
     for index in range(count):
         prefix = f"condition-{index}-"

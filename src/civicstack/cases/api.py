@@ -60,7 +60,11 @@ _SERVICE_FIELDS = {"assignee": "assignee_id"}
 
 
 def _acting_user(request: HttpRequest, scope: str) -> Any:
-    """Return the person a personal key acts for, or raise 401/403."""
+    """Return the person a personal key acts for, or raise 401/403.
+
+    The key's agency is kept on the request: a person with roles in several agencies
+    reaches, with this key, only the cases of the agency the key was made for.
+    """
     header = request.headers.get("Authorization", "")
     scheme, _sep, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
@@ -84,7 +88,12 @@ def _acting_user(request: HttpRequest, scope: str) -> Any:
         raise PermissionDenied(
             _("This API key does not have the scope %(scope)s.") % {"scope": scope}
         )
+    request.civicstack_key_agency = key.agency_id  # type: ignore[attr-defined]
     return key.user
+
+
+def _key_agency(request: HttpRequest) -> Any:
+    return getattr(request, "civicstack_key_agency", None)
 
 
 # --- Input ---------------------------------------------------------------------------------
@@ -384,7 +393,13 @@ def case_list(request: HttpRequest) -> HttpResponse:
     )
     cursor = _query(request, "cursor", _CURSOR)
     try:
-        page = selectors.case_queue(user=user, filters=filters, cursor=cursor, page_size=limit)
+        page = selectors.case_queue(
+            user=user,
+            filters=filters,
+            cursor=cursor,
+            page_size=limit,
+            within_agency=_key_agency(request),
+        )
     except selectors.CursorInvalid as error:
         raise ValidationFailed(field_errors={"cursor": [error.message]}) from error
     return JsonResponse(
@@ -401,13 +416,21 @@ def case_read(request: HttpRequest, case_id: UUID) -> HttpResponse:
     user = _acting_user(request, API_SCOPE_CASES_READ)
     _known_parameters(request, frozenset({"purpose"}))
     purpose = _query(request, "purpose", _PURPOSE) or "api"
-    view = selectors.case_for_staff(case_id=case_id, user=user, purpose=purpose, channel="api")
+    view = selectors.case_for_staff(
+        case_id=case_id,
+        user=user,
+        purpose=purpose,
+        channel="api",
+        within_agency=_key_agency(request),
+    )
     return JsonResponse(case_detail(view))
 
 
 def _writer(request: HttpRequest, case_id: UUID) -> tuple[Any, Case]:
     user = _acting_user(request, API_SCOPE_CASES_WRITE)
-    return user, selectors.case_get_for_staff(case_id=case_id, user=user)
+    return user, selectors.case_get_for_staff(
+        case_id=case_id, user=user, within_agency=_key_agency(request)
+    )
 
 
 @api_endpoint("POST")

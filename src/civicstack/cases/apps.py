@@ -17,6 +17,9 @@ class CasesConfig(AppConfig):
         periodic_jobs.register("cases.timers_fire")(
             PeriodicJob(every=timedelta(minutes=1), enqueue=tasks.timers_fire.enqueue)
         )
+        periodic_jobs.register("cases.open_missing")(
+            PeriodicJob(every=timedelta(minutes=5), enqueue=tasks.open_missing.enqueue)
+        )
         periodic_jobs.register("cases.sla_check")(
             PeriodicJob(every=timedelta(minutes=15), enqueue=tasks.sla_check.enqueue)
         )

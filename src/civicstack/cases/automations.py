@@ -12,7 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from civicstack.cases import rules
-from civicstack.cases.models import AutomationRule, Case, CaseSettings, RuleAction
+from civicstack.cases.models import (
+    AutomationRule,
+    Case,
+    CaseSettings,
+    InformationRequest,
+    RuleAction,
+)
 from civicstack.core.registry import Registry
 from civicstack.documents.selectors import documents_attached_to
 from civicstack.forms.selectors import application_file_ids, application_for_case
@@ -96,6 +102,26 @@ def rules_evaluate(context: AutomationContext) -> dict[str, Any]:
 
 @automations.register("notify.information_reminder")
 def information_reminder(context: AutomationContext) -> dict[str, Any]:
-    """Note that the applicant was reminded of an open request for information."""
-    context.notes.append("reminder")
-    return {"information_reminded": True}
+    """Email the applicant a reminder of the open request for information."""
+    from civicstack.cases.services import applicant_email
+
+    case = context.case
+    request = (
+        InformationRequest.objects.filter(
+            case=case, answered_at__isnull=True, expired_at__isnull=True
+        )
+        .order_by("-created_at")
+        .first()
+    )
+    if request is None:
+        return {"information_reminded": False}
+    sent = applicant_email(
+        case=case,
+        name="information_reminder",
+        context={"due_on": request.due_on.isoformat()},
+        link=(
+            "cases:reply",
+            {"application_id": case.application_id, "request_id": request.pk},
+        ),
+    )
+    return {"information_reminded": sent}

@@ -21,7 +21,7 @@ DEFAULT_OUTCOMES = (
 )
 
 # What the applicant's dashboard says for each kind of outcome.
-APPLICATION_STATUS_FOR_OUTCOME = {"approve": "approved", "refuse": "refused", "other": "approved"}
+APPLICATION_STATUS_FOR_OUTCOME = {"approve": "approved", "refuse": "refused", "other": "decided"}
 
 MIN_REASONS_LENGTH = 10
 MAX_REASONS_LENGTH = 10_000

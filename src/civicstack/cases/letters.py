@@ -53,6 +53,8 @@ class LetterContent:
     decided_at: datetime
     decided_by_role: str
     approved_by_role: str | None = None
+    # "approve", "refuse" or "other": what the outcome means, whatever the service calls it.
+    outcome_kind: str = "other"
 
     def __post_init__(self) -> None:
         # Caught here rather than at render time: a letter in an unknown language would

@@ -265,6 +265,8 @@ class InformationRequest(BaseModel):
     due_on = models.DateField()
     answer = models.TextField(blank=True)
     answered_at = models.DateTimeField(null=True, blank=True)
+    # Set when the deadline passed without a reply: the request can no longer be answered.
+    expired_at = models.DateTimeField(null=True, blank=True)
     document_ids = models.JSONField(default=list)
 
     class Meta:
@@ -272,6 +274,10 @@ class InformationRequest(BaseModel):
 
     def __str__(self) -> str:
         return f"request on {self.case_id}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.answered_at is None and self.expired_at is None
 
     @property
     def holder(self) -> str:

@@ -7,7 +7,7 @@ import binascii
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 from uuid import UUID
@@ -116,11 +116,19 @@ def _cursor_decode(cursor: str, sort: str) -> list[Any]:
                 moment = datetime.fromisoformat(value)
                 if moment.tzinfo is None:
                     raise ValueError("cursor times carry their zone")
-                parsed.append(moment)
+                # In UTC now, so a far-off offset fails here rather than in the database.
+                parsed.append(moment.astimezone(UTC))
             else:
                 parsed.append(UUID(value))
         return parsed
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, RecursionError):
+    except (
+        ValueError,
+        TypeError,
+        OverflowError,
+        binascii.Error,
+        UnicodeDecodeError,
+        RecursionError,
+    ):
         raise CursorInvalid(_("This page link is not valid. Go back to the first page.")) from None
 
 
@@ -136,7 +144,12 @@ def _after(names: tuple[str, ...], values: list[Any]) -> Q:
 
 
 def case_queue(
-    *, user: Any, filters: QueueFilters, cursor: str = "", page_size: int = QUEUE_PAGE_SIZE
+    *,
+    user: Any,
+    filters: QueueFilters,
+    cursor: str = "",
+    page_size: int = QUEUE_PAGE_SIZE,
+    within_agency: Any = None,
 ) -> QueuePage:
     """Return one page of open cases the user may work, in the chosen order.
 
@@ -144,6 +157,9 @@ def case_queue(
     so the cost of a page does not grow with how deep it is.
     """
     agencies = case_agencies(user=user)
+    if within_agency is not None:
+        # A personal API key reaches only the agency it was made for.
+        agencies = [agency for agency in agencies if agency == within_agency]
     sort = filters.sort if filters.sort in SORTS else "due"
     cases = Case.objects.filter(agency_id__in=agencies, closed_at__isnull=True)
     if filters.service:
@@ -186,7 +202,9 @@ class CaseView:
     outcomes: list[Mapping[str, str]]
 
 
-def case_for_staff(*, case_id: Any, user: Any, purpose: str, channel: str = "web") -> CaseView:
+def case_for_staff(
+    *, case_id: Any, user: Any, purpose: str, channel: str = "web", within_agency: Any = None
+) -> CaseView:
     """Return the whole case for a member of its agency, and record the access.
 
     Ten queries whatever the case holds: the case with its service, agency, assignee and
@@ -204,7 +222,7 @@ def case_for_staff(*, case_id: Any, user: Any, purpose: str, channel: str = "web
         .filter(pk=pk)
         .first()
     )
-    if case is None:
+    if case is None or (within_agency is not None and case.agency_id != within_agency):
         raise NotFound()
     roles = require_case_role(user=user, case=case)
     case_access_record(case=case, user=user, purpose=purpose, channel=channel)
@@ -225,14 +243,14 @@ def case_for_staff(*, case_id: Any, user: Any, purpose: str, channel: str = "web
     )
 
 
-def case_get_for_staff(*, case_id: Any, user: Any) -> Case:
+def case_get_for_staff(*, case_id: Any, user: Any, within_agency: Any = None) -> Case:
     """Return a case for a member of its agency (no access record: for actions)."""
     try:
         pk = case_id if isinstance(case_id, UUID) else UUID(str(case_id))
     except ValueError:
         raise NotFound() from None
     case = Case.objects.select_related("service__agency", "process_version").filter(pk=pk).first()
-    if case is None:
+    if case is None or (within_agency is not None and case.agency_id != within_agency):
         raise NotFound()
     require_case_role(user=user, case=case)
     return case

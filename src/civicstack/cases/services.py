@@ -66,10 +66,11 @@ from civicstack.cases.models import (
 from civicstack.core.audit import audit_event_record
 from civicstack.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from civicstack.core.events import publish
+from civicstack.core.mail import email_send_on_commit
 from civicstack.core.references import reference_next
 from civicstack.documents.selectors import documents_for_holder
 from civicstack.documents.services import document_issue, documents_attach
-from civicstack.forms.selectors import application_for_case
+from civicstack.forms.selectors import application_for_case, applications_submitted_between
 from civicstack.forms.services import application_progress
 
 logger = logging.getLogger(__name__)
@@ -139,6 +140,8 @@ def case_settings_update(
         if clean_outcomes is not None:
             case_settings.outcomes = clean_outcomes
         case_settings.save()
+        if four_eyes:
+            _approval_process_ensure(service.pk)
         audit_event_record(
             action="cases.settings_updated",
             actor=actor,
@@ -187,7 +190,7 @@ def _outcomes_check(outcomes: Sequence[dict[str, str]]) -> tuple[list[dict[str, 
 def process_version_save(*, service: Any, xml: str, actor: Any) -> ProcessVersion:
     """Check a BPMN process and keep it as the service's draft process version."""
     _require_service_role(user=actor, agency_id=service.agency_id, roles=SETTINGS_ROLES)
-    info = workflow.process_check(xml=xml)
+    info = workflow.process_check(xml=xml, known_automations=set(automations))
     missing = [
         task for task in (TASK_ASSESS,) if task not in {t.element_id for t in info.user_tasks}
     ]
@@ -238,6 +241,21 @@ def process_version_publish(*, version: ProcessVersion, actor: Any) -> ProcessVe
     return locked
 
 
+def _approval_process_ensure(service_id: Any) -> None:
+    """Under four-eyes, publish the default two-step process if the current one has no
+    approval step; cases already open stay on their own version."""
+    published = ProcessVersion.objects.filter(
+        service_id=service_id, status=ProcessStatus.PUBLISHED
+    ).first()
+    if published is not None:
+        info = workflow.process_check(xml=published.xml)
+        if any(task.element_id == TASK_APPROVE for task in info.user_tasks):
+            return
+        published.status = ProcessStatus.SUPERSEDED
+        published.save(update_fields=["status", "updated_at"])
+    _default_process(service_id, True)
+
+
 def _default_process(service_id: Any, four_eyes: bool) -> ProcessVersion:
     name = "two-step-approval" if four_eyes else "information-loop"
     xml = (PROCESS_DIR / f"{name}.bpmn").read_text(encoding="utf-8")
@@ -261,9 +279,14 @@ def _default_process(service_id: Any, four_eyes: bool) -> ProcessVersion:
 
 
 def _published_process(service_id: Any, four_eyes: bool) -> ProcessVersion:
-    found = ProcessVersion.objects.filter(
-        service_id=service_id, status=ProcessStatus.PUBLISHED
-    ).first()
+    published = ProcessVersion.objects.filter(service_id=service_id, status=ProcessStatus.PUBLISHED)
+    found = published.first()
+    if found is not None:
+        return found
+    # The first case of a service installs its default process; the settings row is the
+    # lock that keeps two workers from installing it twice.
+    CaseSettings.objects.select_for_update().filter(service_id=service_id).first()
+    found = published.first()
     return found if found is not None else _default_process(service_id, four_eyes)
 
 
@@ -282,6 +305,9 @@ def case_open_for_application(*, application_id: UUID) -> Case | None:
     application = application_for_case(application_id=application_id)
     if application is None:
         logger.warning("case not opened: application %s not found", application_id)
+        return None
+    if application.status == "withdrawn":
+        # Withdrawn before its case opened: there is nothing for the agency to do.
         return None
     try:
         return _case_open(application)
@@ -333,7 +359,9 @@ def _case_open(application: Any) -> Case:
                 "due_on": case.due_on.isoformat(),
             },
         )
-        instance = workflow.ProcessInstance.start(xml=process.xml, data={"service": service.slug})
+        instance = workflow.ProcessInstance.start(
+            xml=process.xml, data={"service": service.slug, "answers": application.answers}
+        )
         _advance(case, instance, actor=None)
         audit_event_record(
             action="cases.opened",
@@ -345,6 +373,34 @@ def _case_open(application: Any) -> Case:
             _finish_automatically(case, instance)
         case.save()
     return case
+
+
+def cases_open_missing(*, now: datetime | None = None, days: int = 7) -> int:
+    """Open the cases of recent applications that have none; return how many were opened.
+
+    The safety net behind the ``ApplicationSubmitted`` event: if opening a case failed
+    (a worker died, a process could not start), the next run tries again. Applications
+    from the last two minutes are left to the normal path.
+    """
+    now = now or timezone.now()
+    recent = applications_submitted_between(
+        start=now - timedelta(days=days), end=now - timedelta(minutes=2)
+    )
+    have = set(
+        Case.objects.filter(application_id__in=recent).values_list("application_id", flat=True)
+    )
+    opened = 0
+    for application_id in recent:
+        if application_id in have:
+            continue
+        try:
+            if case_open_for_application(application_id=application_id) is not None:
+                opened += 1
+        except Exception:
+            logger.exception("case for application %s could not be opened", application_id)
+    if opened:
+        audit_event_record(action="cases.missing_opened", actor=None, data={"opened": opened})
+    return opened
 
 
 def case_withdraw_for_application(*, application_id: UUID) -> Case | None:
@@ -487,7 +543,11 @@ def _complete(
 
 def _locked(case: Case | UUID | str, expected_version: int | None = None) -> Case:
     pk = case.pk if isinstance(case, Case) else case
-    locked = Case.objects.select_for_update().select_related("process_version").filter(pk=pk)
+    # of=("self",): PostgreSQL would otherwise lock the joined process version too, and
+    # with it every other case of the service.
+    locked = (
+        Case.objects.select_for_update(of=("self",)).select_related("process_version").filter(pk=pk)
+    )
     found = locked.first()
     if found is None:
         raise NotFound()
@@ -561,8 +621,11 @@ def case_assign(
         locked = _locked(case, expected_version)
         roles = require_case_role(user=actor, case=locked)
         _require_open(locked)
-        if str(assignee_id) != str(actor.pk) and not roles & SUPERVISOR_ROLES:
-            raise PermissionDenied(_("Only a supervisor can give a case to someone else."))
+        if not roles & SUPERVISOR_ROLES:
+            if str(assignee_id) != str(actor.pk):
+                raise PermissionDenied(_("Only a supervisor can give a case to someone else."))
+            if locked.assignee_id not in (None, actor.pk):
+                raise Conflict(_("Someone else has already taken this case."))
         assignee = _assignable(locked, assignee_id)
         _assign(locked, assignee, actor=actor)
         audit_event_record(
@@ -602,6 +665,8 @@ def case_release(*, case: Case, actor: Any, expected_version: int | None = None)
         if locked.assignee_id != actor.pk and not roles & SUPERVISOR_ROLES:
             raise PermissionDenied()
         locked.assignee = None
+        if locked.status == CaseStatus.IN_PROGRESS:
+            _status_set(locked, CaseStatus.NEW, actor=actor)
         locked.version += 1
         locked.save()
         CaseEntry.objects.create(case=locked, kind=EntryKind.ASSIGNED, actor=actor, data={})
@@ -618,6 +683,7 @@ def case_priority_set(
     with transaction.atomic():
         locked = _locked(case, expected_version)
         require_case_role(user=actor, case=locked, roles=SUPERVISOR_ROLES)
+        _require_open(locked)
         locked.priority = priority
         locked.version += 1
         locked.save()
@@ -769,6 +835,12 @@ def case_information_request(
             link_text=link_text,
             actor=actor,
         )
+        applicant_email(
+            case=locked,
+            name="information_requested",
+            context={"question": question, "due_on": request.due_on.isoformat()},
+            link=_reply_link(request),
+        )
         audit_event_record(
             action="cases.information_requested",
             actor=actor,
@@ -793,13 +865,21 @@ def information_request_answer(
     if len(answer) > MAX_NOTE_LENGTH or "\x00" in answer:
         raise FieldErrors({"answer": str(_("Your reply must be 5,000 characters or fewer."))})
     with transaction.atomic():
+        # The case first, then the request: the order every other writer uses.
+        case = _locked(request.case_id)
         locked_request = InformationRequest.objects.select_for_update().get(pk=request.pk)
-        case = _locked(locked_request.case_id)
         if case.applicant_id is None or case.applicant_id != getattr(actor, "pk", None):
             raise NotFound()
         if locked_request.answered_at is not None:
             raise Conflict(_("You have already replied to this request."))
-        if not case.is_open or case.waiting_on != LANE_APPLICANT:
+        latest = InformationRequest.objects.filter(case=case).order_by("-created_at").first()
+        if (
+            locked_request.expired_at is not None
+            or latest is None
+            or latest.pk != locked_request.pk
+            or not case.is_open
+            or case.waiting_on != LANE_APPLICANT
+        ):
             raise Conflict(_("The agency is no longer waiting for this reply."))
         attached = documents_attach(
             document_ids=list(document_ids),
@@ -843,6 +923,45 @@ def information_request_answer(
 def information_request_documents(*, request: InformationRequest, owner: Any) -> list[Any]:
     """Return the files the applicant has added to a reply they have not sent yet."""
     return list(documents_for_holder(holder_keys=[request.holder], owner=owner))
+
+
+def applicant_email(
+    *, case: Case, name: str, context: dict[str, Any], link: tuple[str, dict[str, Any]]
+) -> bool:
+    """Email the applicant about their case, in their language, after commit.
+
+    Returns False when there is no address to write to (an application made through the
+    API without an email). Notification preferences and other channels come with the
+    notifications app; until then every message goes by email.
+    """
+    address = case.applicant_email or getattr(case.applicant, "email", "")
+    if not address:
+        return False
+    service = case.service
+    email_send_on_commit(
+        template_dir="cases/email",
+        name=name,
+        to=address,
+        preferred=case.language if case.language in ("en", "cy") else "en",
+        context={
+            "reference": case.application_reference,
+            "service_title_en": service.title_en,
+            "service_title_cy": service.title_cy,
+            **context,
+        },
+        link=link,
+    )
+    audit_event_record(
+        action="cases.applicant_emailed", actor=None, obj=case, data={"message": name}
+    )
+    return True
+
+
+def _reply_link(request: InformationRequest) -> tuple[str, dict[str, Any]]:
+    return (
+        "cases:reply",
+        {"application_id": request.case.application_id, "request_id": request.pk},
+    )
 
 
 # --- Decisions -----------------------------------------------------------------------------------
@@ -1009,6 +1128,9 @@ def _finalise(case: Case, decision: Decision, *, actor: Any) -> None:
     if decision.outcome_kind == "refuse" and decision.automated:
         # A safeguard, not a path: rules cannot produce refusals.
         raise PermissionDenied(_("Refusals are never made automatically."))
+    application = application_for_case(application_id=case.application_id)
+    if application is None or application.status == "withdrawn":
+        raise Conflict(_("The applicant has withdrawn this application."))
     now = timezone.now()
     decision.status = DecisionStatus.FINAL
     decision.decided_at = now
@@ -1062,6 +1184,12 @@ def _finalise(case: Case, decision: Decision, *, actor: Any) -> None:
         link_text=link_text,
         actor=actor,
     )
+    applicant_email(
+        case=case,
+        name="decided",
+        context={},
+        link=("forms:application", {"application_id": case.application_id}),
+    )
     publish(
         CaseDecided(
             case_id=str(case.pk),
@@ -1083,12 +1211,13 @@ def _letter(case: Case, decision: Decision, chosen: dict[str, str]) -> bytes:
     content = letters.LetterContent(
         reference=case.reference,
         application_reference=case.application_reference,
-        service_name=_named(service, "name", language),
+        service_name=_named(service, "title", language),
         agency_name=_named(agency, "name", language),
         agency_contact=agency.phone or "",
         applicant_name=case.applicant_name or case.applicant_email,
         language=language,
         outcome=decision.outcome,
+        outcome_kind=decision.outcome_kind,
         outcome_label=chosen.get(f"label_{language}") or chosen["label_en"],
         reasons=decision.reasons,
         decided_at=decision.decided_at or timezone.now(),
@@ -1195,29 +1324,39 @@ def case_timers_fire(*, now: datetime | None = None, limit: int = 200) -> int:
     )
     moved = 0
     for pk in due:
-        with transaction.atomic():
-            case = _locked(pk)
-            if case.next_timer_at is None or case.next_timer_at > now or not case.is_open:
-                continue
-            instance = _instance(case)
-            waited_on = case.waiting_on
-            _advance(case, instance, actor=None, now=now)
-            if waited_on == LANE_APPLICANT and case.waiting_on != LANE_APPLICANT:
-                InformationRequest.objects.filter(case=case, answered_at__isnull=True).update(
-                    answer="", updated_at=now
-                )
-                application_progress(
-                    application_id=case.application_id, status="in_progress", actor=None
-                )
-            case.save()
-            audit_event_record(
-                action="cases.timer_fired",
-                actor=None,
-                obj=case,
-                data={"task": case.current_task},
-            )
-            moved += 1
+        try:
+            moved += _timer_fire(pk, now)
+        except Exception:
+            # One broken case must not hold up every other case's timers: park it for
+            # an hour (it keeps its place in no queue) and carry on.
+            logger.exception("case %s: timer failed; retrying in an hour", pk)
+            Case.objects.filter(pk=pk).update(next_timer_at=now + timedelta(hours=1))
     return moved
+
+
+def _timer_fire(pk: Any, now: datetime) -> int:
+    with transaction.atomic():
+        case = _locked(pk)
+        if case.next_timer_at is None or case.next_timer_at > now or not case.is_open:
+            return 0
+        instance = _instance(case)
+        waited_on = case.waiting_on
+        _advance(case, instance, actor=None, now=now)
+        if waited_on == LANE_APPLICANT and case.waiting_on != LANE_APPLICANT:
+            InformationRequest.objects.filter(
+                case=case, answered_at__isnull=True, expired_at__isnull=True
+            ).update(expired_at=now, updated_at=now)
+            application_progress(
+                application_id=case.application_id, status="in_progress", actor=None
+            )
+        case.save()
+        audit_event_record(
+            action="cases.timer_fired",
+            actor=None,
+            obj=case,
+            data={"task": case.current_task},
+        )
+    return 1
 
 
 def cases_sla_check(*, today: date | None = None, limit: int = 1000) -> tuple[int, int]:

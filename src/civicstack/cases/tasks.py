@@ -26,6 +26,12 @@ def case_withdraw(*, application_id: str) -> str:
 
 
 @task()
+def open_missing() -> int:
+    """Open the cases of recent applications that have none (a safety net)."""
+    return _services().cases_open_missing()
+
+
+@task()
 def timers_fire() -> int:
     """Move on the cases whose process timers are due; return how many."""
     return _services().case_timers_fire()

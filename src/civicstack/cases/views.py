@@ -55,8 +55,16 @@ def _information_request(
 
 
 def _is_waiting(item: InformationRequest) -> bool:
+    """Whether this is the request the case waits for now (not expired, not superseded)."""
     case = item.case
-    return item.answered_at is None and case.is_open and case.waiting_on == LANE_APPLICANT
+    return (
+        item.is_open
+        and case.is_open
+        and case.waiting_on == LANE_APPLICANT
+        and not InformationRequest.objects.filter(
+            case=case, created_at__gt=item.created_at
+        ).exists()
+    )
 
 
 def _reply_url(item: InformationRequest) -> str:

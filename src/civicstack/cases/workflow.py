@@ -157,6 +157,8 @@ AUTOMATION_PREFIX: Final = "civicstack:"
 MAX_EXPRESSION_LENGTH: Final = 1000
 # A timer longer than this is almost certainly a typo (P100D meant, P100Y written).
 MAX_TIMER: Final = timedelta(days=3660)
+# Engine steps one advance may take before the process is judged to loop.
+MAX_ENGINE_STEPS: Final = 200
 
 _BPMN: Final = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 _BPMNDI: Final = "http://www.omg.org/spec/BPMN/20100524/DI"
@@ -1173,16 +1175,22 @@ class _Check:
             if caller is not None:
                 calls.setdefault(str(caller.get("id")), set()).add(called)
 
-        def reaches(start: str, goal: str, seen: set[str]) -> bool:
-            for called in calls.get(start, set()):
-                if called == goal or (
-                    called not in seen and reaches(called, goal, seen | {called})
-                ):
+        def reaches(start: str, goal: str) -> bool:
+            # Iterative and visiting each process once: linear in the calls, however they
+            # are nested or chained.
+            seen: set[str] = set()
+            stack = list(calls.get(start, set()))
+            while stack:
+                called = stack.pop()
+                if called == goal:
                     return True
+                if called not in seen:
+                    seen.add(called)
+                    stack.extend(calls.get(called, set()))
             return False
 
         for process_id in calls:
-            if reaches(process_id, process_id, set()):
+            if reaches(process_id, process_id):
                 self.error(_("Process “%(id)s” calls itself.") % {"id": process_id})
 
     def info(self, main: Any) -> ProcessInfo:
@@ -1240,7 +1248,10 @@ def _parse_xml(xml: str | bytes) -> Any:
 def _define(xml: str | bytes, known_automations: Collection[str] | None) -> _Definition:
     root = _parse_xml(xml)
     check = _Check(root, known_automations)
-    main = check.run()
+    try:
+        main = check.run()
+    except RecursionError:
+        raise ProcessInvalid([_("The process is nested too deeply to be read.")]) from None
     if check.errors or main is None:
         raise ProcessInvalid(check.errors)
     info = check.info(main)
@@ -1255,7 +1266,7 @@ def _define(xml: str | bytes, known_automations: Collection[str] | None) -> _Def
         ) from None
     except SpiffWorkflowException as error:
         raise ProcessInvalid([str(error)]) from None
-    except (ValueError, TypeError, KeyError, AttributeError, IndexError) as error:
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError, RecursionError) as error:
         # The checks above should leave nothing for SpiffWorkflow's parser to trip over;
         # should one slip through, the file is still refused rather than crashing.
         raise ProcessInvalid(
@@ -1501,6 +1512,12 @@ class ProcessInstance:
         def counted(task: Any) -> None:
             nonlocal steps
             steps += 1
+            if steps > MAX_ENGINE_STEPS:
+                # A loop of gateways with no user task or timer in it would spin forever.
+                raise ProcessStepFailed(
+                    element_id=str(task.task_spec.bpmn_id or task.task_spec.name),
+                    reason=str(_("the process runs in a loop without waiting for anyone")),
+                )
             will_complete(task)
 
         while True:

@@ -97,6 +97,7 @@ class ApplicationStatus(models.TextChoices):
     INFORMATION_REQUESTED = "information_requested", _("More information needed")
     APPROVED = "approved", _("Approved")
     REFUSED = "refused", _("Refused")
+    DECIDED = "decided", _("Decided")
     WITHDRAWN = "withdrawn", _("Withdrawn")
 
 

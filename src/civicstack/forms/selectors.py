@@ -265,6 +265,16 @@ def application_for_case(*, application_id: UUID) -> Application | None:
     )
 
 
+def applications_submitted_between(*, start: Any, end: Any, limit: int = 5000) -> list[UUID]:
+    """Return the ids of applications sent between ``start`` and ``end`` and not withdrawn."""
+    return list(
+        Application.objects.filter(submitted_at__gte=start, submitted_at__lt=end)
+        .exclude(status=ApplicationStatus.WITHDRAWN)
+        .order_by("submitted_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
 def application_file_ids(*, application: Application) -> list[str]:
     """Return the ids of every file the applicant gave, in the order of their answers."""
     definition = definition_of(version=application.form_version)

@@ -625,6 +625,9 @@ def test_owners_change_settings_rules_and_processes(service: Any) -> None:
         "wales",
         True,
     )
+    # Four-eyes needs an approval step: the two-step process is published for new cases.
+    published = ProcessVersion.objects.get(service=service, status="published")
+    assert published.process_id == "two_step_approval"
     for bad in (
         {"target_working_days": "many", "nation": "wales"},
         {"target_working_days": "0", "nation": "wales"},
@@ -698,13 +701,13 @@ def test_owners_change_settings_rules_and_processes(service: Any) -> None:
     broken = client.post(f"{url}/processes", {"process_xml": "<bpmn:definitions>oops"})
     assert broken.status_code == 400
     assert "The process cannot be used" in body(broken)
-    assert not ProcessVersion.objects.filter(service=service).exists()
+    assert ProcessVersion.objects.filter(service=service).count() == 1
     xml = (PROCESSES / "information-loop.bpmn").read_bytes()
     uploaded = client.post(
         f"{url}/processes", {"process_file": upload_of("loop.bpmn", xml, "application/xml")}
     )
     assert uploaded.status_code == 302
-    draft = ProcessVersion.objects.get(service=service)
+    draft = ProcessVersion.objects.get(service=service, status="draft")
     assert draft.status == "draft"
     assert client.post(f"{url}/processes/{draft.number}/publish").status_code == 302
     draft.refresh_from_db()

@@ -523,3 +523,37 @@ def test_an_oversized_body_is_refused_unread(open_case: Call, keys: dict[str, st
     assert response.status_code in (400, 413), response.content
     assert response.json()["status"] == response.status_code
     assert not CaseEntry.objects.filter(case=case, kind=EntryKind.NOTE).exists()
+
+
+def test_a_personal_key_reaches_only_the_agency_it_was_made_for(
+    open_case: Call, staff: dict[str, Any]
+) -> None:
+    """Someone with roles in two agencies reaches only the key's agency's cases with it."""
+    from civicstack.accounts.constants import Role
+    from civicstack.accounts.tests.factories import AgencyFactory, StaffMembershipFactory
+
+    case = open_case()
+    person = staff["caseworker"]
+    other = AgencyFactory()
+    StaffMembershipFactory(user=person, agency=other, role=Role.CASEWORKER)
+    _record, secret = api_key_create(
+        agency=other,
+        name="Other agency tool",
+        scopes=[API_SCOPE_CASES_READ, API_SCOPE_CASES_WRITE],
+        user=person,
+        actor=None,
+    )
+    api = _api(secret)
+    assert api("GET", f"/{case.pk}").status_code == 404
+    assert api("POST", f"/{case.pk}/claim", {}).status_code == 404
+    assert api("GET", "").json()["cases"] == []
+    case.refresh_from_db()
+    assert case.assignee_id is None
+    _record, own = api_key_create(
+        agency=case.agency,
+        name="Own agency tool",
+        scopes=[API_SCOPE_CASES_READ],
+        user=person,
+        actor=None,
+    )
+    assert _api(own)("GET", f"/{case.pk}").status_code == 200

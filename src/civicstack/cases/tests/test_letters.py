@@ -45,6 +45,7 @@ LETTER = LetterContent(
     decided_at=DECIDED_AT,
     decided_by_role="Caseworker",
     approved_by_role="Team leader",
+    outcome_kind="refuse",
 )
 
 
@@ -348,3 +349,12 @@ def test_signing_and_checking_work_inside_a_running_event_loop(
     # The loop runs in a thread of its own: the browser tests may hold this thread's.
     with ThreadPoolExecutor(max_workers=1) as pool:
         assert pool.submit(asyncio.run, inside()).result()
+
+
+def test_what_happens_next_follows_the_kind_of_outcome_not_its_name() -> None:
+    """An approving outcome called "granted" gets the approval's next steps."""
+    granted = replace(LETTER, outcome="granted", outcome_label="Granted", outcome_kind="approve")
+    text = _text(letter_render(content=granted))
+    assert "You do not need to do anything else now" in text
+    assert "apply again" not in text
+    assert "apply again" in _text(letter_render(content=LETTER))

@@ -452,3 +452,101 @@ def test_case_view_query_count_does_not_grow(open_case, staff):
     with CaptureQueriesContext(connection) as large:
         selectors.case_for_staff(case_id=case.pk, user=staff["caseworker"], purpose="view")
     assert len(small.captured_queries) == len(large.captured_queries) <= 12
+
+
+def test_a_caseworker_cannot_take_a_colleague_s_case_by_assigning_it(open_case, staff):
+    """Assigning to yourself is claiming: refused while someone else holds the case."""
+    case = open_case()
+    services.case_claim(case=case, actor=staff["caseworker"])
+    with pytest.raises(Conflict):
+        services.case_assign(
+            case=case, assignee_id=staff["caseworker2"].pk, actor=staff["caseworker2"]
+        )
+    case.refresh_from_db()
+    assert case.assignee == staff["caseworker"]
+
+
+def test_an_expired_or_superseded_request_cannot_be_answered(open_case, staff, applicant):
+    """After the deadline the old request is closed; only the newest request takes a reply."""
+    case = open_case()
+    services.case_claim(case=case, actor=staff["caseworker"])
+    first = services.case_information_request(
+        case=case, question="First", due_days=1, actor=staff["caseworker"], link_for=_link
+    )
+    case.refresh_from_db()
+    while case.waiting_on == "applicant":
+        assert case.next_timer_at is not None
+        services.case_timers_fire(now=case.next_timer_at + timedelta(minutes=1))
+        case.refresh_from_db()
+    first.refresh_from_db()
+    assert first.expired_at is not None
+    second = services.case_information_request(
+        case=case, question="Second", due_days=5, actor=staff["caseworker"], link_for=_link
+    )
+    with pytest.raises(Conflict):
+        services.information_request_answer(
+            request=first, answer="late", document_ids=[], holder_keys=[], actor=applicant
+        )
+    services.information_request_answer(
+        request=second, answer="on time", document_ids=[], holder_keys=[], actor=applicant
+    )
+    case.refresh_from_db()
+    assert case.waiting_on == "caseworker"
+
+
+def test_an_application_withdrawn_before_its_case_opens_gets_no_case(apply, applicant):
+    """The withdrawal raced ahead of the case: nothing is opened for the agency."""
+    from civicstack.forms.services import application_withdraw
+
+    application = apply()
+    application_withdraw(application=application, actor=applicant)
+    assert services.case_open_for_application(application_id=application.pk) is None
+    assert not Case.objects.filter(application_id=application.pk).exists()
+
+
+def test_a_decision_on_a_withdrawn_application_is_refused(open_case, staff, applicant):
+    """If the applicant withdraws while the case is worked, no decision or letter follows."""
+    from civicstack.forms.services import application_withdraw
+
+    case = open_case()
+    services.case_claim(case=case, actor=staff["caseworker"])
+    application_withdraw(
+        application=Application.objects.get(pk=case.application_id), actor=applicant
+    )
+    with pytest.raises(Conflict):
+        services.case_decide(
+            case=case,
+            outcome="approved",
+            reasons="Meets the conditions of the scheme.",
+            actor=staff["caseworker"],
+        )
+    assert not Decision.objects.filter(case=case).exists()
+    assert not Document.objects.filter(attached_to=case.application_reference).exists()
+
+
+def test_a_timer_that_fails_does_not_hold_up_the_others(open_case, staff, monkeypatch):
+    """A case whose process breaks is parked for an hour; the next case still moves."""
+    broken, working = open_case(), open_case()
+    for case in (broken, working):
+        services.case_claim(case=case, actor=staff["caseworker"])
+        services.case_information_request(
+            case=case, question="Proof", due_days=5, actor=staff["caseworker"], link_for=_link
+        )
+    Case.objects.filter(pk=broken.pk).update(workflow_state={"format": 999})
+    later = timezone.now() + timedelta(days=30)
+    moved = services.case_timers_fire(now=later)
+    assert moved >= 1
+    broken.refresh_from_db()
+    working.refresh_from_db()
+    assert broken.next_timer_at is not None and broken.next_timer_at > later
+    assert working.waiting_on == "caseworker"
+
+
+def test_an_application_whose_case_did_not_open_is_picked_up(apply):
+    """The safety-net job opens the case of an application the event never delivered."""
+    application = apply()
+    assert not Case.objects.filter(application_id=application.pk).exists()
+    assert services.cases_open_missing(now=timezone.now() + timedelta(minutes=1)) == 0
+    assert services.cases_open_missing(now=timezone.now() + timedelta(minutes=5)) == 1
+    assert Case.objects.filter(application_id=application.pk).count() == 1
+    assert services.cases_open_missing(now=timezone.now() + timedelta(minutes=5)) == 0

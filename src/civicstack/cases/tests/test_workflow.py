@@ -1010,3 +1010,77 @@ def test_timer_reads_its_duration_from_case_data():
     )
     with pytest.raises(Exception, match="duration"):
         other.advance(automations=automations, now=T0)
+
+
+def _chain(count: int) -> str:
+    """A file whose main process calls a chain of ``count`` processes, one after another."""
+    processes = []
+    for number in range(count):
+        following = (
+            f'<bpmn:callActivity id="call_{number}" calledElement="p{number + 1}">'
+            f"<bpmn:incoming>a{number}</bpmn:incoming><bpmn:outgoing>b{number}</bpmn:outgoing>"
+            "</bpmn:callActivity>"
+            if number + 1 < count
+            else f'<bpmn:userTask id="assess_{number}" name="Assess">'
+            f"<bpmn:incoming>a{number}</bpmn:incoming><bpmn:outgoing>b{number}</bpmn:outgoing>"
+            "</bpmn:userTask>"
+        )
+        target = f"call_{number}" if number + 1 < count else f"assess_{number}"
+        processes.append(
+            f'<bpmn:process id="p{number}" isExecutable="{"true" if number == 0 else "false"}">'
+            f'<bpmn:startEvent id="s{number}"><bpmn:outgoing>a{number}</bpmn:outgoing>'
+            "</bpmn:startEvent>"
+            f"{following}"
+            f'<bpmn:endEvent id="e{number}"><bpmn:incoming>b{number}</bpmn:incoming>'
+            "</bpmn:endEvent>"
+            f'<bpmn:sequenceFlow id="a{number}" sourceRef="s{number}" targetRef="{target}"/>'
+            f'<bpmn:sequenceFlow id="b{number}" sourceRef="{target}" targetRef="e{number}"/>'
+            "</bpmn:process>"
+        )
+    return (
+        f'<bpmn:definitions xmlns:bpmn="{BPMN}" id="d" targetNamespace="https://x.example">'
+        + "".join(processes)
+        + "</bpmn:definitions>"
+    )
+
+
+def test_long_call_chains_are_checked_quickly_or_refused_clearly():
+    """Deep or wide call graphs never crash the check or take exponential time."""
+    import time
+
+    started = time.monotonic()
+    for count in (40, 1500):
+        try:
+            process_check(xml=_chain(count))
+        except ProcessInvalid as error:
+            assert error.errors
+    assert time.monotonic() - started < 30
+
+
+LOOP = f"""<bpmn:definitions xmlns:bpmn="{BPMN}" id="d" targetNamespace="https://x.example">
+<bpmn:process id="loop" isExecutable="true">
+  <bpmn:startEvent id="start"><bpmn:outgoing>f0</bpmn:outgoing></bpmn:startEvent>
+  <bpmn:parallelGateway id="fork"><bpmn:incoming>f0</bpmn:incoming><bpmn:incoming>f3</bpmn:incoming>
+    <bpmn:outgoing>f1</bpmn:outgoing><bpmn:outgoing>f4</bpmn:outgoing></bpmn:parallelGateway>
+  <bpmn:exclusiveGateway id="again" default="f3"><bpmn:incoming>f1</bpmn:incoming>
+    <bpmn:outgoing>f3</bpmn:outgoing></bpmn:exclusiveGateway>
+  <bpmn:userTask id="assess" name="Assess"><bpmn:incoming>f4</bpmn:incoming>
+    <bpmn:outgoing>f5</bpmn:outgoing></bpmn:userTask>
+  <bpmn:endEvent id="end"><bpmn:incoming>f5</bpmn:incoming></bpmn:endEvent>
+  <bpmn:sequenceFlow id="f0" sourceRef="start" targetRef="fork"/>
+  <bpmn:sequenceFlow id="f1" sourceRef="fork" targetRef="again"/>
+  <bpmn:sequenceFlow id="f3" sourceRef="again" targetRef="fork"/>
+  <bpmn:sequenceFlow id="f4" sourceRef="fork" targetRef="assess"/>
+  <bpmn:sequenceFlow id="f5" sourceRef="assess" targetRef="end"/>
+</bpmn:process></bpmn:definitions>"""
+
+
+def test_a_process_that_loops_without_waiting_is_stopped():
+    """A loop with no user task or timer in it stops with an error instead of spinning."""
+    try:
+        process_check(xml=LOOP)
+    except ProcessInvalid:
+        return  # refused at upload: also fine
+    instance = ProcessInstance.start(xml=LOOP, data={})
+    with pytest.raises(ProcessStepFailed):
+        instance.advance(automations=Automations(), now=T0)
