@@ -785,24 +785,11 @@ def case_request_information(request: HttpRequest, case_id: UUID) -> HttpRespons
             "request_due_days",
             _("Enter the number of days the applicant has to reply, from 1 to 60."),
         )
-
-        def link_for(information_request: Any) -> str:
-            # The applicant reads the link on their dashboard, in their own language.
-            with translation.override(case.language):
-                return reverse(
-                    "cases:reply",
-                    kwargs={
-                        "application_id": case.application_id,
-                        "request_id": information_request.pk,
-                    },
-                )
-
         case_services.case_information_request(
             case=case,
             question=str(request.POST.get("question", "")),
             due_days=due_days,
             actor=request.user,
-            link_for=link_for,
             expected_version=version,
         )
         return _("Your request has been sent to the applicant.")

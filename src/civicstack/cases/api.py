@@ -14,8 +14,7 @@ from typing import Any
 from uuid import UUID
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.urls import NoReverseMatch, reverse
-from django.utils import translation
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from civicstack.accounts.constants import API_SCOPE_CASES_READ, API_SCOPE_CASES_WRITE
@@ -489,24 +488,6 @@ def case_note(request: HttpRequest, case_id: UUID) -> HttpResponse:
     return _summary_response(case.pk)
 
 
-def _reply_link(case: Case) -> Callable[[InformationRequest], str]:
-    def link_for(information_request: InformationRequest) -> str:
-        # In the applicant's language: the link goes on their dashboard.
-        with translation.override(case.language):
-            try:
-                return reverse(
-                    "cases:reply",
-                    kwargs={
-                        "application_id": case.application_id,
-                        "request_id": information_request.pk,
-                    },
-                )
-            except NoReverseMatch:
-                return reverse("forms:application", kwargs={"application_id": case.application_id})
-
-    return link_for
-
-
 @api_endpoint("POST")
 def case_information_request(request: HttpRequest, case_id: UUID) -> HttpResponse:
     """Ask the applicant for more information; the case waits for their reply."""
@@ -525,7 +506,6 @@ def case_information_request(request: HttpRequest, case_id: UUID) -> HttpRespons
             question=body["question"],
             due_days=body["due_days"],
             actor=user,
-            link_for=_reply_link(case),
             expected_version=body["expected_version"],
         )
     )

@@ -8,7 +8,7 @@ process along. The process state is stored on the case, so any worker can pick i
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -409,11 +409,7 @@ def case_withdraw_for_application(*, application_id: UUID) -> Case | None:
         case = Case.objects.select_for_update().filter(application_id=application_id).first()
         if case is None or not case.is_open:
             return case
-        case.status = CaseStatus.WITHDRAWN
-        case.closed_at = timezone.now()
-        case.waiting_on = ""
-        case.current_task = ""
-        case.next_timer_at = None
+        _close(case, CaseStatus.WITHDRAWN, at=timezone.now())
         case.version += 1
         case.save()
         WorkItem.objects.filter(case=case, status=WorkItemStatus.OPEN).update(
@@ -509,6 +505,15 @@ def _status_set(case: Case, status: str, *, actor: Any, text: str = "") -> None:
     CaseEntry.objects.create(
         case=case, kind=EntryKind.STATUS, status=status, actor=_person(actor), text=text
     )
+
+
+def _close(case: Case, status: str, *, at: datetime) -> None:
+    """Take a case out of every queue: nobody is waited on and no timer runs."""
+    case.status = status
+    case.closed_at = at
+    case.waiting_on = ""
+    case.current_task = ""
+    case.next_timer_at = None
 
 
 def _person(actor: Any) -> Any:
@@ -768,13 +773,13 @@ def case_information_request(
     question: str,
     due_days: int,
     actor: Any,
-    link_for: Any,
+    link_for: Callable[[InformationRequest], str] | None = None,
     expected_version: int | None = None,
 ) -> InformationRequest:
     """Ask the applicant for more information; the case waits until they answer.
 
-    ``link_for(request)`` returns the address of the page where the applicant answers,
-    shown on their dashboard.
+    The dashboard links to the page where the applicant answers, in their language;
+    ``link_for(request)`` may give another address (tests).
     """
     question = (question or "").strip()
     errors = {}
@@ -831,7 +836,7 @@ def case_information_request(
             status="information_requested",
             kind="message",
             text=question,
-            link_url=link_for(request),
+            link_url=link_for(request) if link_for is not None else _reply_path(request),
             link_text=link_text,
             actor=actor,
         )
@@ -962,6 +967,13 @@ def _reply_link(request: InformationRequest) -> tuple[str, dict[str, Any]]:
         "cases:reply",
         {"application_id": request.case.application_id, "request_id": request.pk},
     )
+
+
+def _reply_path(request: InformationRequest) -> str:
+    """Return the reply page's path in the applicant's language."""
+    name, kwargs = _reply_link(request)
+    with translation.override(request.case.language):
+        return reverse(name, kwargs=kwargs)
 
 
 # --- Decisions -----------------------------------------------------------------------------------
@@ -1150,12 +1162,8 @@ def _finalise(case: Case, decision: Decision, *, actor: Any) -> None:
     )
     decision.letter_id = letter.pk
     decision.save()
-    case.status = CaseStatus.DECIDED
     case.outcome = decision.outcome
-    case.closed_at = now
-    case.waiting_on = ""
-    case.current_task = ""
-    case.next_timer_at = None
+    _close(case, CaseStatus.DECIDED, at=now)
     CaseEntry.objects.create(
         case=case,
         kind=EntryKind.DECIDED,
