@@ -115,5 +115,14 @@ bench-submissions: install scanner
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 	$(PY) bench/submissions.py
 
+# Cases: queues, case view and decisions with 10k, 100k and 1M cases on PostgreSQL and 100k
+# on SQLite (about 25 minutes; bench/cases.py --sizes 10000 for a quick run).
+.PHONY: bench-cases
+bench-cases: install
+	@command -v wrk >/dev/null || { \
+		echo "Installing Debian's wrk for load tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+	$(PY) bench/cases.py
+
 clean:
 	rm -rf $(VENV) node_modules src/civicstack/static/build
