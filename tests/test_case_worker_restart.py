@@ -20,7 +20,14 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow
+pytestmark = [
+    pytest.mark.slow,
+    # The processes here always run the embedded default (a SQLite file, the database task
+    # queue), whatever the suite runs on: the PostgreSQL run would only repeat it.
+    pytest.mark.skipif(
+        bool(os.environ.get("DATABASE_URL")), reason="runs once, on the embedded default"
+    ),
+]
 
 SETUP = """
 from civicstack.accounts.constants import Role
