@@ -24,6 +24,7 @@ applications do not exist: decide cases opened from real applications.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import random
@@ -31,7 +32,7 @@ import threading
 import time
 import uuid
 from argparse import ArgumentParser
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
@@ -721,26 +722,21 @@ class _Writer:
             model._default_manager.bulk_create(objects, batch_size=1000)
 
 
-class _timestamps_kept:
-    """Let ``bulk_create`` keep given created_at/updated_at (auto_now fields set them)."""
-
-    def __init__(self, model: type[models.Model]) -> None:
-        self.fields = [
-            f
-            for f in model._meta.concrete_fields
-            if isinstance(f, models.DateTimeField) and (f.auto_now or f.auto_now_add)
-        ]
-        self.saved: list[tuple[models.DateTimeField[Any, Any], bool, bool]] = []
-
-    def __enter__(self) -> None:
-        for f in self.fields:
-            self.saved.append((f, f.auto_now, f.auto_now_add))
-            f.auto_now = f.auto_now_add = False
-
-    def __exit__(self, *exc: object) -> None:
-        for f, auto_now, auto_now_add in self.saved:
+@contextlib.contextmanager
+def _timestamps_kept(model: type[models.Model]) -> Iterator[None]:
+    """Let ``bulk_create`` keep the generated created_at/updated_at (auto_now sets them)."""
+    saved = [
+        (f, f.auto_now, f.auto_now_add)
+        for f in model._meta.concrete_fields
+        if isinstance(f, models.DateTimeField) and (f.auto_now or f.auto_now_add)
+    ]
+    for f, _auto_now, _auto_now_add in saved:
+        f.auto_now = f.auto_now_add = False
+    try:
+        yield
+    finally:
+        for f, auto_now, auto_now_add in saved:
             f.auto_now, f.auto_now_add = auto_now, auto_now_add
-        self.saved.clear()
 
 
 class _BackgroundWriter:
@@ -876,8 +872,9 @@ def cases_synthetic_generate(
     skip = method == "copy" and _foreign_key_checks_skippable()
     background = None
     if not alone:
-        # SQLite has one writer at a time whatever the threads.
-        threads = 2 if connection.vendor == "postgresql" else 1
+        # SQLite has one writer at a time whatever the threads; bulk_create's way of
+        # keeping the generated times changes the model's fields, for one thread only.
+        threads = 2 if connection.vendor == "postgresql" and method != "bulk-create" else 1
         background = _BackgroundWriter(writer, threads=threads, skip_foreign_key_checks=skip)
     try:
         for start in range(first, first + count, BATCH_CASES):
