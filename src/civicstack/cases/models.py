@@ -154,7 +154,23 @@ class Case(BaseModel):
                 condition=models.Q(next_timer_at__isnull=False),
                 name="case_timers_due",
             ),
-            models.Index(fields=["agency", "closed_at"], name="case_agency_closed"),
+            models.Index(
+                fields=["agency", "priority", "due_on", "id"],
+                condition=models.Q(closed_at__isnull=True),
+                name="case_priority_queue",
+            ),
+            models.Index(
+                fields=["agency", "received_at", "id"],
+                condition=models.Q(closed_at__isnull=True),
+                name="case_received_queue",
+            ),
+            # Closed cases only (throughput): on all cases SQLite would choose it for the
+            # open queues too, and sort every open case.
+            models.Index(
+                fields=["agency", "closed_at"],
+                condition=models.Q(closed_at__isnull=False),
+                name="case_agency_closed",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -133,14 +133,16 @@ def _cursor_decode(cursor: str, sort: str) -> list[Any]:
 
 
 def _after(names: tuple[str, ...], values: list[Any]) -> Q:
-    # Row-value comparison written out: (a > x) or (a = x and b > y) or ...
+    # Row-value comparison written out: (a > x) or (a = x and b > y) or ... The leading
+    # a >= x repeats what the rest implies, so the database starts its index scan there
+    # instead of filtering every row before the cursor.
     condition = Q()
     for index, name in enumerate(names):
         step = Q(**{f"{name}__gt": values[index]})
         for earlier, value in zip(names[:index], values[:index], strict=True):
             step &= Q(**{earlier: value})
         condition |= step
-    return condition
+    return Q(**{f"{names[0]}__gte": values[0]}) & condition
 
 
 def case_queue(
