@@ -81,7 +81,6 @@ from run import (  # type: ignore[import-not-found]
     postgres_available,
     postgres_recreate,
     postgres_vacuum,
-    run_step,
     running_server,
     serve_defaults,
     snapshot_source,
@@ -92,6 +91,7 @@ from run import (  # type: ignore[import-not-found]
 from submissions import (  # type: ignore[import-not-found]
     Client,
     application_body,
+    demo_site_prepare,
     plan_for,
     serve_command,
     shell_json,
@@ -253,18 +253,7 @@ def prepare(db: str, var_dir: Path, *, source: Path, log: IO[str]) -> dict[str, 
     """Fill a fresh database and var dir with the demo; return the server environment."""
     env = base_environment(var_dir, source)
     env["DOCUMENT_KEYS"] = "bench:" + secrets.token_urlsafe(32)
-    if db == "postgres":
-        postgres_recreate(log=log, database=PG_DATABASE)
-        env["DATABASE_URL"] = PG_URL
-    # demo load and cases_synthetic refuse production (as in bench/run.py).
-    load_env = {**env, "CIVICSTACK_ENVIRONMENT": "development"}
-    cs = civicstack_command()
-    run_step([*cs, "migrate", "--no-input"], env=env, log=log, timeout=600)
-    run_step([*cs, "createcachetable"], env=env, log=log, timeout=600)
-    run_step([*cs, "demo", "load"], env=load_env, log=log, timeout=600)
-    run_step(
-        [*cs, "collectstatic", "--no-input", "--verbosity", "0"], env=env, log=log, timeout=300
-    )
+    demo_site_prepare(db, env, log=log, database=PG_DATABASE, url=PG_URL)
     return env
 
 

@@ -539,6 +539,27 @@ def shell_json(code: str, *, env: dict[str, str], log: IO[str], timeout: float =
     raise BenchError(f"civicstack shell printed no result (exit {completed.returncode})")
 
 
+def demo_site_prepare(
+    db: str, env: dict[str, str], *, log: IO[str], database: str, url: str
+) -> None:
+    """Make a fresh database (PostgreSQL: ``database`` at ``url``) with the demo loaded.
+
+    Sets DATABASE_URL in ``env`` for PostgreSQL. The demo load runs in development mode:
+    demo people are refused in production (as in bench/run.py).
+    """
+    if db == "postgres":
+        postgres_recreate(log=log, database=database)
+        env["DATABASE_URL"] = url
+    load_env = {**env, "CIVICSTACK_ENVIRONMENT": "development"}
+    cs = civicstack_command()
+    run_step([*cs, "migrate", "--no-input"], env=env, log=log, timeout=600)
+    run_step([*cs, "createcachetable"], env=env, log=log, timeout=600)
+    run_step([*cs, "demo", "load"], env=load_env, log=log, timeout=600)
+    run_step(
+        [*cs, "collectstatic", "--no-input", "--verbosity", "0"], env=env, log=log, timeout=300
+    )
+
+
 def prepare(db: str, var_dir: Path, *, source: Path, log: IO[str]) -> dict[str, str]:
     """Fill a fresh database and var dir; return the server environment (production)."""
     env = base_environment(var_dir, source)
@@ -549,18 +570,7 @@ def prepare(db: str, var_dir: Path, *, source: Path, log: IO[str]) -> dict[str, 
             + base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("="),
         }
     )
-    if db == "postgres":
-        postgres_recreate(log=log, database=PG_DATABASE)
-        env["DATABASE_URL"] = PG_URL
-    # demo load makes demo people, which production refuses (as in bench/run.py).
-    load_env = {**env, "CIVICSTACK_ENVIRONMENT": "development"}
-    cs = civicstack_command()
-    run_step([*cs, "migrate", "--no-input"], env=env, log=log, timeout=600)
-    run_step([*cs, "createcachetable"], env=env, log=log, timeout=600)
-    run_step([*cs, "demo", "load"], env=load_env, log=log, timeout=600)
-    run_step(
-        [*cs, "collectstatic", "--no-input", "--verbosity", "0"], env=env, log=log, timeout=300
-    )
+    demo_site_prepare(db, env, log=log, database=PG_DATABASE, url=PG_URL)
     run_step(
         [sys.executable, str(BENCH_DIR / "insert_floor_app.py")], env=env, log=log, timeout=120
     )
