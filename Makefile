@@ -59,6 +59,7 @@ run: install-run
 	$(CS) migrate --no-input
 	$(CS) createcachetable
 	$(CS) demo load
+	$(CS) notify_vapid_keys --if-missing
 	$(CS) collectstatic --no-input --verbosity 0
 	@echo
 	@echo "Civicstack: http://127.0.0.1:8000/"
@@ -123,6 +124,13 @@ bench-cases: install
 		echo "Installing Debian's wrk for load tests"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 	$(PY) bench/cases.py
+
+# Notifications: emails/s from the API to a local mail server, a 10,000-message burst and a
+# 5-minute mail server outage, on SQLite, PostgreSQL and Redis/RQ (about 45 minutes;
+# bench/notify.py without options for a short run of everything).
+.PHONY: bench-notify
+bench-notify: install
+	$(PY) bench/notify.py --full
 
 clean:
 	rm -rf $(VENV) node_modules src/civicstack/static/build

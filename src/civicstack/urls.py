@@ -16,6 +16,9 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("api/v1/openapi.json", core_api.openapi_view, name="openapi"),
     path("api/v1/", include("civicstack.forms.api_urls")),
     path("api/v1/", include("civicstack.cases.api_urls")),
+    # GOV.UK Notify's API v2 paths, so Notify's client libraries work unchanged.
+    path("v2/", include("civicstack.notify.api_urls")),
+    path("notify/receipts/", include("civicstack.notify.receipt_urls")),
 ]
 
 urlpatterns += i18n_patterns(
@@ -26,6 +29,7 @@ urlpatterns += i18n_patterns(
     path("", include("civicstack.cases.urls")),
     path("back-office/", include("civicstack.backoffice.urls")),
     path("documents/", include("civicstack.documents.urls")),
+    path("account/notifications/", include("civicstack.notify.urls")),
     path("back-office/django-admin/", admin.site.urls),
     prefix_default_language=True,
 )

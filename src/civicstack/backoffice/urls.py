@@ -1,6 +1,6 @@
 from django.urls import path
 
-from civicstack.backoffice import case_views, form_views, views
+from civicstack.backoffice import case_views, form_views, notify_views, views
 
 app_name = "backoffice"
 
@@ -90,5 +90,84 @@ urlpatterns += [
         "services/<slug:slug>/cases/processes/<int:number>/process.bpmn",
         case_views.service_process_xml,
         name="service-process-xml",
+    ),
+]
+
+# Notifications: senders (GOV.UK Notify's "services"), templates, log, API keys, limits.
+urlpatterns += [
+    path("notifications", notify_views.notify_index, name="notify-index"),
+    path("notifications/platform", notify_views.platform_overview, name="notify-platform-overview"),
+    path(
+        "notifications/platform/templates/new",
+        notify_views.template_new,
+        name="notify-platform-template-new",
+    ),
+    path(
+        "notifications/platform/templates/<uuid:template_id>",
+        notify_views.template_detail,
+        name="notify-platform-template",
+    ),
+    path(
+        "notifications/platform/templates/<uuid:template_id>/edit",
+        notify_views.template_edit,
+        name="notify-platform-template-edit",
+    ),
+    path(
+        "notifications/platform/templates/<uuid:template_id>/archive",
+        notify_views.template_archive,
+        name="notify-platform-template-archive",
+    ),
+    path(
+        "notifications/platform/templates/<uuid:template_id>/versions/<int:number>",
+        notify_views.template_version,
+        name="notify-platform-template-version",
+    ),
+    path("notifications/<uuid:sender_id>", notify_views.sender_overview, name="notify-overview"),
+    path(
+        "notifications/<uuid:sender_id>/templates/new",
+        notify_views.template_new,
+        name="notify-template-new",
+    ),
+    path(
+        "notifications/<uuid:sender_id>/templates/<uuid:template_id>",
+        notify_views.template_detail,
+        name="notify-template",
+    ),
+    path(
+        "notifications/<uuid:sender_id>/templates/<uuid:template_id>/edit",
+        notify_views.template_edit,
+        name="notify-template-edit",
+    ),
+    path(
+        "notifications/<uuid:sender_id>/templates/<uuid:template_id>/archive",
+        notify_views.template_archive,
+        name="notify-template-archive",
+    ),
+    path(
+        "notifications/<uuid:sender_id>/templates/<uuid:template_id>/versions/<int:number>",
+        notify_views.template_version,
+        name="notify-template-version",
+    ),
+    path("notifications/<uuid:sender_id>/log", notify_views.notification_log, name="notify-log"),
+    path(
+        "notifications/<uuid:sender_id>/log/<uuid:notification_id>",
+        notify_views.notification_detail,
+        name="notify-notification",
+    ),
+    path("notifications/<uuid:sender_id>/api-keys", notify_views.api_keys, name="notify-api-keys"),
+    path(
+        "notifications/<uuid:sender_id>/api-keys/new",
+        notify_views.api_key_new,
+        name="notify-api-key-new",
+    ),
+    path(
+        "notifications/<uuid:sender_id>/api-keys/<uuid:key_id>/revoke",
+        notify_views.api_key_revoke,
+        name="notify-api-key-revoke",
+    ),
+    path(
+        "notifications/<uuid:sender_id>/settings",
+        notify_views.sender_settings,
+        name="notify-settings",
     ),
 ]

@@ -10,7 +10,7 @@ class CasesConfig(AppConfig):
     def ready(self) -> None:
         from datetime import timedelta
 
-        from civicstack.cases import handlers, tasks
+        from civicstack.cases import handlers, reminders, tasks
         from civicstack.core.scheduler import PeriodicJob, periodic_jobs
 
         del handlers  # imported for its event subscriptions
@@ -23,3 +23,4 @@ class CasesConfig(AppConfig):
         periodic_jobs.register("cases.sla_check")(
             PeriodicJob(every=timedelta(minutes=15), enqueue=tasks.sla_check.enqueue)
         )
+        reminders.register()

@@ -102,8 +102,8 @@ def rules_evaluate(context: AutomationContext) -> dict[str, Any]:
 
 @automations.register("notify.information_reminder")
 def information_reminder(context: AutomationContext) -> dict[str, Any]:
-    """Email the applicant a reminder of the open request for information."""
-    from civicstack.cases.services import applicant_email
+    """Remind the applicant of the open request for information (once per request)."""
+    from civicstack.cases.services import information_reminder_notify
 
     case = context.case
     request = (
@@ -115,13 +115,4 @@ def information_reminder(context: AutomationContext) -> dict[str, Any]:
     )
     if request is None:
         return {"information_reminded": False}
-    sent = applicant_email(
-        case=case,
-        name="information_reminder",
-        context={"due_on": request.due_on.isoformat()},
-        link=(
-            "cases:reply",
-            {"application_id": case.application_id, "request_id": request.pk},
-        ),
-    )
-    return {"information_reminded": sent}
+    return {"information_reminded": information_reminder_notify(request=request)}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from django.conf import settings
@@ -55,6 +55,8 @@ class LetterContent:
     approved_by_role: str | None = None
     # "approve", "refuse" or "other": what the outcome means, whatever the service calls it.
     outcome_kind: str = "other"
+    # The last day a permit or licence granted by this decision is valid, if it expires.
+    valid_until: date | None = None
 
     def __post_init__(self) -> None:
         # Caught here rather than at render time: a letter in an unknown language would

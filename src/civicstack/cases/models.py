@@ -326,6 +326,8 @@ class Decision(BaseModel):
     review_note = models.TextField(blank=True)
     decided_at = models.DateTimeField(null=True, blank=True)
     letter_id = models.UUIDField(null=True, blank=True)
+    # A permit or licence granted for a time: its last valid day (local date).
+    valid_until = models.DateField(null=True, blank=True, db_index=True)
 
     class Meta:
         ordering = ["created_at"]

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -66,12 +67,13 @@ from civicstack.cases.models import (
 from civicstack.core.audit import audit_event_record
 from civicstack.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from civicstack.core.events import publish
-from civicstack.core.mail import email_send_on_commit
+from civicstack.core.mail import absolute_url
 from civicstack.core.references import reference_next
 from civicstack.documents.selectors import documents_for_holder
 from civicstack.documents.services import document_issue, documents_attach
 from civicstack.forms.selectors import application_for_case, applications_submitted_between
 from civicstack.forms.services import application_progress
+from civicstack.notify.services import notification_send, staff_notification_send
 
 logger = logging.getLogger(__name__)
 # The default processes shipped for services that have not published their own.
@@ -157,8 +159,8 @@ def case_settings_update(
     return case_settings
 
 
-def _outcomes_check(outcomes: Sequence[dict[str, str]]) -> tuple[list[dict[str, str]], str]:
-    clean: list[dict[str, str]] = []
+def _outcomes_check(outcomes: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
+    clean: list[dict[str, Any]] = []
     seen: set[str] = set()
     for outcome in outcomes:
         value = str(outcome.get("value", "")).strip()
@@ -179,7 +181,24 @@ def _outcomes_check(outcomes: Sequence[dict[str, str]]) -> tuple[list[dict[str, 
                 _("Each outcome needs a unique name (letters, digits, _), a kind and a label.")
             )
         seen.add(value)
-        clean.append({"value": value, "kind": kind, "label_en": label_en, "label_cy": label_cy})
+        entry: dict[str, Any] = {
+            "value": value,
+            "kind": kind,
+            "label_en": label_en,
+            "label_cy": label_cy,
+        }
+        valid_days = outcome.get("valid_days")
+        if valid_days not in (None, ""):
+            try:
+                days = int(valid_days)
+            except (TypeError, ValueError):
+                days = 0
+            if kind != "approve" or not 1 <= days <= 3650:
+                return [], str(
+                    _("A permit's validity is for approving outcomes, from 1 to 3,650 days.")
+                )
+            entry["valid_days"] = days
+        clean.append(entry)
     if not any(o["kind"] == "approve" for o in clean) or not any(
         o["kind"] == "refuse" for o in clean
     ):
@@ -840,10 +859,12 @@ def case_information_request(
             link_text=link_text,
             actor=actor,
         )
-        applicant_email(
+        applicant_notify(
             case=locked,
             name="information_requested",
-            context={"question": question, "due_on": request.due_on.isoformat()},
+            key=f"information_requested:{request.pk}",
+            context={"question": question, "due on": long_date(request.due_on, "en")},
+            context_cy={"due on": long_date(request.due_on, "cy")},
             link=_reply_link(request),
         )
         audit_event_record(
@@ -930,36 +951,89 @@ def information_request_documents(*, request: InformationRequest, owner: Any) ->
     return list(documents_for_holder(holder_keys=[request.holder], owner=owner))
 
 
-def applicant_email(
-    *, case: Case, name: str, context: dict[str, Any], link: tuple[str, dict[str, Any]]
+def applicant_notify(
+    *,
+    case: Case,
+    name: str,
+    key: str,
+    context: dict[str, Any],
+    link: tuple[str, dict[str, Any]],
+    context_cy: dict[str, Any] | None = None,
 ) -> bool:
-    """Email the applicant about their case, in their language, after commit.
+    """Tell the applicant about their case on the channels they use, after commit.
 
-    Returns False when there is no address to write to (an application made through the
-    API without an email). Notification preferences and other channels come with the
-    notifications app; until then every message goes by email.
+    ``name`` is the message (``decided``); ``key`` makes it once-only for this case, so a
+    retried step never sends it twice. Returns False when there is no way to reach the
+    applicant (an application made through the API without an email or an account).
     """
     address = case.applicant_email or getattr(case.applicant, "email", "")
-    if not address:
+    if not address and case.applicant_id is None:
         return False
     service = case.service
-    email_send_on_commit(
-        template_dir="cases/email",
-        name=name,
-        to=address,
-        preferred=case.language if case.language in ("en", "cy") else "en",
-        context={
+    language = case.language if case.language in ("en", "cy") else "en"
+    sent = notification_send(
+        message=f"cases.{name}",
+        service=service,
+        user=case.applicant,
+        email=address,
+        language=language,
+        idempotency_key=f"case:{case.pk}:{key}",
+        personalisation={
             "reference": case.application_reference,
-            "service_title_en": service.title_en,
-            "service_title_cy": service.title_cy,
+            "service title": service.title_en,
+            "link": absolute_url(link[0], kwargs=link[1], language="en"),
             **context,
         },
-        link=link,
+        personalisation_cy={
+            "service title": service.title_cy or service.title_en,
+            "link": absolute_url(link[0], kwargs=link[1], language="cy"),
+            **(context_cy or {}),
+        },
     )
     audit_event_record(
-        action="cases.applicant_emailed", actor=None, obj=case, data={"message": name}
+        action="cases.applicant_notified",
+        actor=None,
+        obj=case,
+        data={"message": name, "notifications": len(sent)},
     )
-    return True
+    return bool(sent)
+
+
+def information_reminder_notify(*, request: InformationRequest) -> bool:
+    """Remind the applicant to answer a request for information; at most once per request.
+
+    The process's reminder timer and the planned reminder before the deadline both come
+    here, and share one key, so whichever is first is the only one sent.
+    """
+    return applicant_notify(
+        case=request.case,
+        name="information_reminder",
+        key=f"information_reminder:{request.pk}",
+        context={"due on": long_date(request.due_on, "en")},
+        context_cy={"due on": long_date(request.due_on, "cy")},
+        link=_reply_link(request),
+    )
+
+
+def permit_expiry_notify(*, decision: Decision) -> bool:
+    """Tell the holder their permit or licence runs out soon (once per decision)."""
+    case = decision.case
+    if decision.valid_until is None:
+        return False
+    return applicant_notify(
+        case=case,
+        name="permit_expiring",
+        key=f"permit_expiring:{decision.pk}",
+        context={"expires on": long_date(decision.valid_until, "en")},
+        context_cy={"expires on": long_date(decision.valid_until, "cy")},
+        link=("forms:application", {"application_id": case.application_id}),
+    )
+
+
+def long_date(value: date, language: str) -> str:
+    """Return a date the way people read it ("3 December 2026", "3 Rhagfyr 2026")."""
+    with translation.override(language):
+        return date_format(value, "j F Y")
 
 
 def _reply_link(request: InformationRequest) -> tuple[str, dict[str, Any]]:
@@ -1151,6 +1225,9 @@ def _finalise(case: Case, decision: Decision, *, actor: Any) -> None:
         "label_en": decision.outcome,
         "label_cy": decision.outcome,
     }
+    valid_days = chosen.get("valid_days")
+    if decision.outcome_kind == "approve" and isinstance(valid_days, int) and valid_days > 0:
+        decision.valid_until = timezone.localdate(now) + timedelta(days=valid_days)
     pdf = _letter(case, decision, chosen)
     letter = document_issue(
         content=pdf,
@@ -1192,9 +1269,10 @@ def _finalise(case: Case, decision: Decision, *, actor: Any) -> None:
         link_text=link_text,
         actor=actor,
     )
-    applicant_email(
+    applicant_notify(
         case=case,
         name="decided",
+        key=f"decided:{decision.pk}",
         context={},
         link=("forms:application", {"application_id": case.application_id}),
     )
@@ -1231,6 +1309,7 @@ def _letter(case: Case, decision: Decision, chosen: dict[str, str]) -> bytes:
         decided_at=decision.decided_at or timezone.now(),
         decided_by_role=_role_label(decision, language),
         approved_by_role=_approver_label(decision, language),
+        valid_until=decision.valid_until,
     )
     with translation.override(language):
         reason = _gettext("Decision on application %(reference)s") % {
@@ -1387,6 +1466,7 @@ def cases_sla_check(*, today: date | None = None, limit: int = 1000) -> tuple[in
                 kind=EntryKind.SLA,
                 data={"event": "warning", "due_on": case.due_on.isoformat()},
             )
+            _staff_sla_notify(case, event="warning")
             audit_event_record(action="cases.sla_warned", actor=None, obj=case)
             warned += 1
     for pk in open_cases.filter(breached_at__isnull=True, due_on__lt=today).values_list(
@@ -1405,15 +1485,55 @@ def cases_sla_check(*, today: date | None = None, limit: int = 1000) -> tuple[in
                 kind=EntryKind.SLA,
                 data={"event": "breach", "due_on": case.due_on.isoformat(), "escalated": True},
             )
+            _staff_sla_notify(case, event="breach")
             audit_event_record(action="cases.sla_breached", actor=None, obj=case)
             escalated += 1
     return warned, escalated
 
 
+def _staff_sla_notify(case: Case, *, event: str) -> None:
+    """Email the caseworker on the case (or, with none, the supervisors) about its due date."""
+    if case.assignee_id is not None:
+        people: list[Any] = [case.assignee]
+    else:
+        people = list(staff_with_roles(agency_id=case.agency_id, roles=SUPERVISOR_ROLES))
+    if not people:
+        return
+    staff_notification_send(
+        message="cases.sla_warning",
+        service=case.service,
+        users=people,
+        idempotency_key=f"case:{case.pk}:sla:{event}",
+        personalisation={
+            "case reference": case.reference,
+            "service title": case.service.title_en,
+            "due on": long_date(case.due_on, "en"),
+            "breached": event == "breach",
+            "link": absolute_url("backoffice:case", kwargs={"case_id": case.pk}),
+        },
+    )
+
+
 # --- Demo ----------------------------------------------------------------------------------
 
 # How the demo services with online forms are worked (idempotent; never in production).
+_PERMIT_FOR_A_YEAR = [
+    {
+        "value": "approved",
+        "kind": "approve",
+        "label_en": "Approved",
+        "label_cy": "Cymeradwywyd",
+        "valid_days": 365,
+    },
+    {"value": "refused", "kind": "refuse", "label_en": "Refused", "label_cy": "Gwrthodwyd"},
+]
+
 _DEMO_SETTINGS: dict[str, dict[str, Any]] = {
+    "apply-residents-parking-permit": {
+        "target_working_days": 10,
+        "nation": "england",
+        "outcomes": _PERMIT_FOR_A_YEAR,
+    },
     "apply-blue-badge": {"target_working_days": 15, "nation": "wales", "four_eyes": True},
     "register-company": {
         "target_working_days": 5,
@@ -1450,6 +1570,8 @@ def cases_demo_load() -> int:
             case_settings.nation = wanted["nation"]
             case_settings.four_eyes = wanted.get("four_eyes", False)
             case_settings.automation_enabled = wanted.get("automation_enabled", False)
+            if "outcomes" in wanted:
+                case_settings.outcomes, _error = _outcomes_check(wanted["outcomes"])
             case_settings.save()
             if not ProcessVersion.objects.filter(service=service).exists():
                 _default_process(service.pk, case_settings.four_eyes)

@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "civicstack.documents",
     "civicstack.forms",
     "civicstack.cases",
+    "civicstack.notify",
     "civicstack.portal",
     "civicstack.backoffice",
 ]
@@ -378,6 +379,24 @@ else:
     _mail_options = {}
 MAILERS = {"default": {"BACKEND": EMAIL_URL_BACKEND, "OPTIONS": _mail_options}}
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", "Civicstack <no-reply@civicstack.example>")
+
+# --- Notifications ----------------------------------------------------------------------
+# A worker holding a message longer than this is presumed dead; the sweeper takes it back.
+NOTIFY_CLAIM_SECONDS = env.int("NOTIFY_CLAIM_SECONDS", 120)
+NOTIFY_MAX_ATTEMPTS = env.int("NOTIFY_MAX_ATTEMPTS", 25)
+# Text messages: "outbox" writes them to a folder; "http" posts them to NOTIFY_SMS_URL.
+NOTIFY_SMS_BACKEND = env.str("NOTIFY_SMS_BACKEND", "outbox")
+NOTIFY_SMS_URL = env.str("NOTIFY_SMS_URL", "")
+NOTIFY_SMS_TOKEN = env.str("NOTIFY_SMS_TOKEN", "")
+NOTIFY_SMS_SENDER = env.str("NOTIFY_SMS_SENDER", "Civicstack")
+NOTIFY_OUTBOX_DIR = env.path("NOTIFY_OUTBOX_DIR", VAR_DIR / "outbox")
+# Web push (VAPID, RFC 8292): `civicstack notify_vapid_keys` writes the key file.
+NOTIFY_VAPID_PRIVATE_KEY_FILE = env.path(
+    "NOTIFY_VAPID_PRIVATE_KEY_FILE", VAR_DIR / "keys" / "vapid-p256.pem"
+)
+# Push services a browser subscription may point at (empty: the major browsers' own).
+NOTIFY_PUSH_SERVICE_HOSTS = env.list("NOTIFY_PUSH_SERVICE_HOSTS", [])
+NOTIFY_VAPID_SUBJECT = env.str("NOTIFY_VAPID_SUBJECT", "mailto:notifications@civicstack.example")
 
 # --- Audit log ------------------------------------------------------------------------
 AUDIT_SIGNING_KEY = env.optional("AUDIT_SIGNING_KEY")

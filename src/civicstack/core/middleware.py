@@ -32,7 +32,7 @@ def client_address(request: HttpRequest) -> str:
 
 def wants_json(request: HttpRequest) -> bool:
     """Return True for API requests, which get JSON error bodies rather than pages."""
-    return request.path.startswith("/api/") or "application/json" in request.headers.get(
+    return request.path.startswith(("/api/", "/v2/")) or "application/json" in request.headers.get(
         "Accept", ""
     )
 
@@ -48,7 +48,7 @@ class RequestContextMiddleware:
             request_id=secrets.token_hex(8),
             ip_address=client_address(request),
             user_agent=str(request.META.get("HTTP_USER_AGENT", ""))[:_MAX_USER_AGENT],
-            channel="api" if request.path.startswith("/api/") else "web",
+            channel="api" if request.path.startswith(("/api/", "/v2/")) else "web",
         )
         with use_context(context):
             response = self.get_response(request)

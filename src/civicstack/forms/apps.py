@@ -11,7 +11,7 @@ class FormsConfig(AppConfig):
         from datetime import timedelta
 
         from civicstack.core.scheduler import PeriodicJob, periodic_jobs
-        from civicstack.forms import api, tasks
+        from civicstack.forms import api, reminders, tasks
 
         del api  # imported for its OpenAPI part
         periodic_jobs.register("forms.drafts_expire")(
@@ -23,3 +23,4 @@ class FormsConfig(AppConfig):
         periodic_jobs.register("forms.api_uploads_expire")(
             PeriodicJob(every=timedelta(hours=1), enqueue=tasks.api_uploads_expire.enqueue)
         )
+        reminders.register()

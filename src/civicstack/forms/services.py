@@ -36,13 +36,12 @@ from civicstack.core.errors import (
     ValidationFailed,
 )
 from civicstack.core.events import publish_durable
-from civicstack.core.mail import email_send_on_commit
+from civicstack.core.mail import absolute_url, email_send_on_commit
 from civicstack.core.references import reference_next
-from civicstack.core.tasks import enqueue_after_commit
 from civicstack.documents import selectors as documents_selectors
 from civicstack.documents import services as documents_services
 from civicstack.documents.constants import UploadPolicy
-from civicstack.forms import engine, tasks
+from civicstack.forms import engine
 from civicstack.forms.constants import (
     APPLICATION_REFERENCE_PREFIX,
     MAX_ANSWERS_BYTES,
@@ -73,6 +72,7 @@ from civicstack.forms.selectors import (
     form_lookups_forget,
     staff_may_edit_form,
 )
+from civicstack.notify.services import notification_send
 
 Service = Any  # catalogue's Service, reached only through catalogue.selectors
 EMAIL_TEMPLATES = "forms/email"
@@ -582,13 +582,6 @@ def _create_application(
     """
     now = timezone.now()
     application_id = uuid4()
-    if contact_email:
-        # Rendered by the worker: the request only records that a confirmation is due.
-        # Queued before the reference is taken: the reference counter and the audit head
-        # are locked until commit, so only statements that need them come after.
-        enqueue_after_commit(
-            tasks.application_confirmation_send, application_id=str(application_id)
-        )
     reference = reference_next(prefix=APPLICATION_REFERENCE_PREFIX, year=now.year)
     application = Application.objects.create(
         id=application_id,
@@ -618,6 +611,9 @@ def _create_application(
             attached_to=reference,
             actor=actor,
         )
+    if contact_email or applicant is not None:
+        # The confirmation is written with the application: both commit, or neither.
+        application_confirmation_notify(application=application, definition=definition)
     audit_event_record(
         action="forms.application_submitted",
         actor=actor,
@@ -644,30 +640,44 @@ def _create_application(
     return application
 
 
-def application_confirmation_email(*, application: Application) -> None:
-    """Render and send the confirmation of a submitted application (called by the worker)."""
-    definition = definition_of(version=application.form_version)
+def application_confirmation_notify(
+    *, application: Application, definition: FormDefinition | None = None
+) -> None:
+    """Queue the confirmation of a submitted application (once per application).
+
+    Runs in the caller's transaction; the notifications app sends it after commit, by
+    email and on the other channels the applicant chose.
+    """
+    definition = definition or definition_of(version=application.form_version)
     service = application.service
-    with transaction.atomic():
-        email_send_on_commit(
-            template_dir=EMAIL_TEMPLATES,
-            name="application_submitted",
-            to=application.contact_email,
-            preferred=application.language,
-            context={
-                "reference": application.reference,
-                "service_title_en": service.title_en,
-                "service_title_cy": service.title_cy,
-                "confirmation_en": definition.confirmation.get("en"),
-                "confirmation_cy": definition.confirmation.get("cy"),
-            },
-        )
-        audit_event_record(
-            action="forms.application_confirmation_sent",
-            actor=None,
-            obj=application,
-            data={"reference": application.reference},
-        )
+    link = ("forms:application", {"application_id": application.pk})
+    sent = notification_send(
+        message="forms.application_submitted",
+        service=service,
+        user=application.applicant,
+        email=application.contact_email,
+        language=application.language if application.language in ("en", "cy") else "en",
+        idempotency_key=f"application:{application.pk}:submitted",
+        personalisation={
+            "reference": application.reference,
+            "service title": service.title_en,
+            "what happens next": definition.confirmation.get("en") or "",
+            "dashboard link": absolute_url(link[0], kwargs=link[1], language="en"),
+        },
+        personalisation_cy={
+            "service title": service.title_cy or service.title_en,
+            "what happens next": definition.confirmation.get("cy")
+            or definition.confirmation.get("en")
+            or "",
+            "dashboard link": absolute_url(link[0], kwargs=link[1], language="cy"),
+        },
+    )
+    audit_event_record(
+        action="forms.application_confirmation_queued",
+        actor=None,
+        obj=application,
+        data={"reference": application.reference, "notifications": len(sent)},
+    )
 
 
 def application_submit(*, draft: Draft, holder_keys: Collection[str], actor: Any) -> Application:

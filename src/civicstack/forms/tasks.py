@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.db import transaction
 from django.tasks import task
 from django.utils import timezone
 
@@ -14,7 +15,11 @@ from civicstack.forms.models import Application
 
 @task()
 def application_confirmation_send(*, application_id: str) -> bool:
-    """Email the confirmation of a submitted application; False if it no longer exists."""
+    """Queue the confirmation of a submitted application; False if it no longer exists.
+
+    Confirmations are now written with the application; this task remains for ones queued
+    before that, and sends nothing twice (the notification has a once-only key).
+    """
     application = (
         Application.objects.select_related("service", "form_version")
         .filter(pk=application_id)
@@ -22,7 +27,8 @@ def application_confirmation_send(*, application_id: str) -> bool:
     )
     if application is None or not application.contact_email:
         return False
-    services.application_confirmation_email(application=application)
+    with transaction.atomic():
+        services.application_confirmation_notify(application=application)
     return True
 
 

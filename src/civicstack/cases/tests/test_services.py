@@ -403,6 +403,28 @@ def test_sla_warning_then_breach_escalates(open_case, staff):
     assert case.pk in {c.pk for c in figures.breaches} or case.due_on >= timezone.localdate()
 
 
+def test_sla_warnings_go_to_the_supervisors_then_to_the_caseworker_on_the_case(open_case, staff):
+    """The warning is a notification to staff: supervisors when nobody has the case."""
+    from civicstack.notify.models import Notification
+
+    case = open_case()
+    services.cases_sla_check(today=case.due_on - timedelta(days=1))
+    warnings = Notification.objects.filter(
+        idempotency_key__startswith=f"case:{case.pk}:sla:warning"
+    )
+    assert staff["supervisor"].email in {n.recipient for n in warnings}
+    assert staff["caseworker"].email not in {n.recipient for n in warnings}
+    warning = warnings[0]
+    assert warning.template.key == "cases.sla_warning.email"
+    assert case.reference in warning.subject and "past its due date" not in warning.body
+    case.refresh_from_db()
+    services.case_claim(case=case, actor=staff["caseworker"], expected_version=case.version)
+    services.cases_sla_check(today=case.due_on + timedelta(days=1))
+    breach = Notification.objects.get(idempotency_key__startswith=f"case:{case.pk}:sla:breach")
+    assert breach.recipient == staff["caseworker"].email
+    assert "past its due date" in breach.body
+
+
 def test_withdrawn_application_closes_its_case(open_case, applicant):
     """When the applicant withdraws, the case closes and leaves the queues."""
     from civicstack.forms.services import application_withdraw
