@@ -21,6 +21,7 @@ import jwt
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 
+from civicstack.notify import caches
 from civicstack.notify.models import ApiKey, KeyType, Sender
 from civicstack.notify.services import api_key_secret
 
@@ -155,6 +156,18 @@ def _verified(token: str, secret: str) -> dict[str, Any] | None:
     return dict(claims)
 
 
+def _keys_with_secrets(sender_id: uuid.UUID) -> list[ApiKey]:
+    """Return the sender's keys (with the sender), each with its secret decrypted."""
+    keys = list(ApiKey.objects.filter(sender_id=sender_id).select_related("sender"))
+    for key in keys:
+        try:
+            key.secret = api_key_secret(key)  # type: ignore[attr-defined]
+        except Exception:  # a key that cannot be read (SECRET_KEY changed) signs nothing
+            logger.warning("API key %s cannot be decrypted", key.pk)
+            key.secret = None  # type: ignore[attr-defined]
+    return keys
+
+
 def authenticate(request: HttpRequest) -> Caller:
     """Return the caller of an API request; raise :class:`ApiError` (401/403) if unproven.
 
@@ -163,7 +176,7 @@ def authenticate(request: HttpRequest) -> Caller:
     """
     token = _token(request)
     sender_id = _issuer(token)
-    keys = list(ApiKey.objects.filter(sender_id=sender_id).select_related("sender"))
+    keys = caches.cached("keys", sender_id, lambda: _keys_with_secrets(sender_id))
     if not keys:
         if not Sender.objects.filter(pk=sender_id).exists():
             raise auth_error(MESSAGE_NO_SERVICE)
@@ -173,10 +186,8 @@ def authenticate(request: HttpRequest) -> Caller:
         raise auth_error(MESSAGE_ARCHIVED)
     keys.sort(key=lambda key: key.revoked_at is not None)
     for key in keys:
-        try:
-            secret = api_key_secret(key)
-        except Exception:  # a key that cannot be read (SECRET_KEY changed) signs nothing
-            logger.warning("API key %s cannot be decrypted", key.pk)
+        secret = getattr(key, "secret", None)
+        if secret is None:
             continue
         if _verified(token, secret) is None:
             continue

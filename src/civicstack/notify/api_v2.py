@@ -32,9 +32,9 @@ from django.views.decorators.csrf import csrf_exempt
 
 from civicstack.accounts.constants import Role
 from civicstack.accounts.selectors import staff_with_roles
-from civicstack.notify import delivery, templating
+from civicstack.notify import caches, delivery, templating
 from civicstack.notify.api_auth import KEY_TYPE_LABELS, ApiError, Caller, authenticate, key_used
-from civicstack.notify.limits import counter_raise
+from civicstack.notify.limits import counters_raise
 from civicstack.notify.models import (
     FAILED_STATUSES,
     KeyType,
@@ -259,7 +259,11 @@ def _absolute(request: HttpRequest, path: str) -> str:
 
 def _template_for_send(caller: Caller, template_id: uuid.UUID | None, kind: str) -> Template:
     template = (
-        Template.objects.filter(pk=template_id, sender=caller.sender).first()
+        caches.cached(
+            "template",
+            (caller.sender.pk, template_id),
+            lambda: Template.objects.filter(pk=template_id, sender=caller.sender).first(),
+        )
         if template_id is not None
         else None
     )
@@ -286,27 +290,19 @@ def _team_check(caller: Caller, kind: str, recipient: str) -> None:
         raise bad_request(MESSAGE_TEAM_RECIPIENT)
 
 
-def _sms_length_check(template: Template, personalisation: dict[str, Any]) -> None:
-    version = delivery.template_version_current(template)
-    subject, body = version.wording("en")
-    try:
-        rendered = templating.render(
-            subject=subject, body=body, personalisation=personalisation, kind=Kind.SMS
-        )
-    except (templating.PersonalisationError, templating.TemplateError) as error:
-        raise bad_request(str(error)) from None
-    length = templating.sms_length(rendered.text).characters
-    if length > templating.SMS_MAX_CHARACTERS:
-        raise bad_request(
-            f"Text messages cannot be longer than {templating.SMS_MAX_CHARACTERS} characters. "
-            f"Your message is {length} characters long."
-        )
+def _limits_check(caller: Caller) -> None:
+    """Count the request against the rate limit and the daily cap, in one statement.
 
-
-def _rate_check(caller: Caller) -> None:
+    Runs in the request's transaction: a request refused here, or later for bad input,
+    rolls its counts back with everything else.
+    """
     sender = caller.sender
-    count = counter_raise(f"rate:{sender.pk}", window_seconds=RATE_WINDOW_SECONDS)
-    if count > sender.rate_limit_per_minute:
+    rate_key, daily_key = f"rate:{sender.pk}", f"daily:{sender.pk}"
+    windows = {rate_key: RATE_WINDOW_SECONDS}
+    if caller.key_type != KeyType.TEST:
+        windows[daily_key] = 86400
+    counts = counters_raise(windows)
+    if counts[rate_key] > sender.rate_limit_per_minute:
         label = KEY_TYPE_LABELS.get(caller.key_type, caller.key_type.upper())
         raise ApiError(
             429,
@@ -314,25 +310,29 @@ def _rate_check(caller: Caller) -> None:
             f"Exceeded rate limit for key type {label} of {sender.rate_limit_per_minute} "
             f"requests per {RATE_WINDOW_SECONDS} seconds",
         )
+    if counts.get(daily_key, 0) > sender.daily_limit:
+        raise ApiError(
+            429, "TooManyRequestsError", f"Exceeded send limits ({sender.daily_limit}) for today"
+        )
 
 
 def _create(caller: Caller, **fields: Any) -> Notification:
-    """Count the request against the rate limit and write the notification, in one commit."""
+    """Count the request against the limits and write the notification, in one commit."""
     try:
         with transaction.atomic():
-            _rate_check(caller)
+            _limits_check(caller)
             key_used(caller.key)
             return delivery.notification_create(
-                sender=caller.sender, key_type=caller.key_type, api_key=caller.key, **fields
+                sender=caller.sender,
+                key_type=caller.key_type,
+                api_key=caller.key,
+                count_daily=False,
+                **fields,
             )
     except (templating.PersonalisationError, templating.TemplateError) as error:
         raise bad_request(str(error)) from None
     except delivery.RecipientInvalid as error:
         raise ApiError(400, "ValidationError", f"{error.field} {error.message}") from None
-    except delivery.DailyLimitExceeded as error:
-        raise ApiError(
-            429, "TooManyRequestsError", f"Exceeded send limits ({error.limit}) for today"
-        ) from None
 
 
 def _template_link(request: HttpRequest, notification: Notification) -> dict[str, Any]:
@@ -390,8 +390,6 @@ def _message_send(request: HttpRequest, caller: Caller, kind: str) -> HttpRespon
         )
     template = _template_for_send(caller, template_id, kind)
     _team_check(caller, kind, recipient)
-    if kind == Kind.SMS:
-        _sms_length_check(template, personalisation)
     notification = _create(
         caller,
         kind=kind,

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Iterable
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -33,6 +33,7 @@ from civicstack.notify import templating
 from civicstack.notify.channels import Outcome, channels
 from civicstack.notify.limits import counter_lower, counter_raise
 from civicstack.notify.models import (
+    DrainState,
     KeyType,
     Kind,
     LetterPdf,
@@ -50,10 +51,15 @@ logger = logging.getLogger(__name__)
 # A send task waits in the queue at most this long before the sweeper adds another: long
 # enough that a backlog is not queued twice over, short enough to find a lost task.
 QUEUE_GRACE = timedelta(minutes=5)
+DRAIN_KEY = "notify:drain"
+# How long the "a drain is on its way" flag holds without being renewed.
+DRAIN_FLAG_MS = 3000
+# A drain task hands over to a fresh one after this long, so other tasks get a turn.
+DRAIN_SECONDS = 30.0
+DRAIN_BATCH = 50
 GIVE_UP_AFTER = timedelta(hours=72)
 BACKOFF_FIRST_SECONDS = 15
 BACKOFF_MAX_SECONDS = 600
-SWEEP_CHUNK = 50
 
 
 def claim_seconds() -> int:
@@ -90,8 +96,16 @@ def backoff(attempts: int) -> timedelta:
 
 
 def template_version_current(template: Template) -> TemplateVersion:
-    """Return the version of ``template`` that new messages use."""
-    return TemplateVersion.objects.get(template=template, version=template.version)
+    """Return the version of ``template`` that new messages use.
+
+    Versions never change once saved, so each process keeps the ones it has read.
+    """
+    return _template_version(template.pk, template.version)
+
+
+@lru_cache(maxsize=2048)
+def _template_version(template_id: Any, version: int) -> TemplateVersion:
+    return TemplateVersion.objects.get(template_id=template_id, version=version)
 
 
 def quiet_hours_end(preference: Preference | None, now: datetime) -> datetime | None:
@@ -165,7 +179,7 @@ def notification_create(
             if length > templating.SMS_MAX_CHARACTERS:
                 raise templating.PersonalisationError(
                     f"Text messages cannot be longer than {templating.SMS_MAX_CHARACTERS} "
-                    f"characters. Your message is {length} characters."
+                    f"characters. Your message is {length} characters long."
                 )
     recipient = _recipient(kind=kind, recipient=recipient, user=user, address=address)
     next_attempt_at = now
@@ -204,8 +218,12 @@ def notification_create(
         # Test keys send nothing: the message is recorded as Notify records it.
         final = Status.RECEIVED if kind == Kind.LETTER else Status.DELIVERED
         fields.update(status=final, sent_at=now, completed_at=now)
-    elif next_attempt_at <= now:
-        fields["queued_until"] = now + QUEUE_GRACE
+    if not idempotency_key and pdf is None:
+        # Nothing here can clash: no savepoint needed (the API's hot path).
+        notification = Notification.objects.create(**fields)
+        if notification.status == Status.CREATED and next_attempt_at <= now:
+            drain_request(now=now)
+        return notification
     try:
         with transaction.atomic():
             notification = Notification.objects.create(**fields)
@@ -217,8 +235,8 @@ def notification_create(
         if idempotency_key:
             return Notification.objects.get(sender=sender, idempotency_key=idempotency_key)
         raise
-    if notification.queued_until is not None:
-        _enqueue([notification.pk])
+    if notification.status == Status.CREATED and next_attempt_at <= now:
+        drain_request(now=now)
     return notification
 
 
@@ -238,11 +256,57 @@ def _recipient(*, kind: str, recipient: str, user: Any, address: list[str] | Non
     return recipient
 
 
-def _enqueue(ids: Iterable[Any]) -> None:
-    from civicstack.core.tasks import enqueue_after_commit
-    from civicstack.notify.tasks import notifications_send
+def drain_request(*, now: datetime | None = None, force: bool = False) -> None:
+    """Have a drain task send what is due, after commit, unless one is queued or running.
 
-    enqueue_after_commit(notifications_send, notification_ids=[str(pk) for pk in ids])
+    Many messages written in a burst ask for one task between them, not one each: the
+    flag says a drain is on its way (Redis ``SET NX`` at scale, one conditional UPDATE on
+    the database by default); the running drain keeps it raised and lowers it when done.
+    """
+    from civicstack.core.tasks import enqueue_after_commit
+    from civicstack.notify.tasks import notifications_drain
+
+    if force or _drain_flag_take(now or timezone.now()):
+        enqueue_after_commit(notifications_drain)
+
+
+def _drain_flag_take(now: datetime) -> bool:
+    if getattr(settings, "REDIS_URL", None):
+        from civicstack.notify.limits import redis_client
+
+        taken = redis_client().set(DRAIN_KEY, "1", nx=True, px=DRAIN_FLAG_MS)
+        return bool(taken)
+    until = now + timedelta(milliseconds=DRAIN_FLAG_MS)
+    table = DrainState._meta.db_table
+    ops = connection.ops
+    # One statement: make the row if it is missing, take the flag if it has run out.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (id, busy_until) VALUES (1, %s) "  # noqa: S608
+            f"ON CONFLICT (id) DO UPDATE SET busy_until = excluded.busy_until "
+            f"WHERE {table}.busy_until < %s RETURNING id",
+            [ops.adapt_datetimefield_value(until), ops.adapt_datetimefield_value(now)],
+        )
+        return cursor.fetchone() is not None
+
+
+def _drain_flag_renew() -> None:
+    if getattr(settings, "REDIS_URL", None):
+        from civicstack.notify.limits import redis_client
+
+        redis_client().set(DRAIN_KEY, "1", px=DRAIN_FLAG_MS)
+        return
+    until = timezone.now() + timedelta(milliseconds=DRAIN_FLAG_MS)
+    DrainState.objects.filter(pk=1).update(busy_until=until)
+
+
+def _drain_flag_lower() -> None:
+    if getattr(settings, "REDIS_URL", None):
+        from civicstack.notify.limits import redis_client
+
+        redis_client().delete(DRAIN_KEY)
+        return
+    DrainState.objects.filter(pk=1).update(busy_until=timezone.now() - timedelta(seconds=1))
 
 
 # --- Sending ------------------------------------------------------------------------------
@@ -270,40 +334,140 @@ def _claim(ids: list[str], now: datetime) -> list[Notification]:
     return list(Notification.objects.filter(pk__in=won).order_by("created_at"))
 
 
+def _claim_due(now: datetime, limit: int) -> list[Notification]:
+    """Claim up to ``limit`` due messages in one statement; return them, oldest first."""
+    ops = connection.ops
+    table = Notification._meta.db_table
+    lock = " FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
+    until = now + timedelta(seconds=claim_seconds())
+    sql = (
+        f"UPDATE {table} SET status = %s, claimed_until = %s, queued_until = NULL, "  # noqa: S608
+        f"attempts = attempts + 1 WHERE status = %s AND id IN ("
+        f"SELECT id FROM {table} WHERE status = %s AND next_attempt_at <= %s "
+        f"AND (claimed_until IS NULL OR claimed_until < %s) "
+        f"ORDER BY next_attempt_at LIMIT %s{lock}) RETURNING id"
+    )
+    stamp = ops.adapt_datetimefield_value(now)
+    params = [
+        Status.SENDING,
+        ops.adapt_datetimefield_value(until),
+        Status.CREATED,
+        Status.CREATED,
+        stamp,
+        stamp,
+        limit,
+    ]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        ids = [row[0] for row in cursor.fetchall()]
+    if not ids:
+        return []
+    return list(
+        Notification.objects.filter(pk__in=ids).select_related("sender").order_by("created_at")
+    )
+
+
+def notifications_drain(*, seconds: float = DRAIN_SECONDS) -> int:
+    """Send every due message, in batches, for up to ``seconds``; return how many left us.
+
+    The drain holds the flag while it works and lowers it when the queue is empty, then
+    looks once more, so a message written just as it finished is not left waiting.
+    """
+    import time as clock
+
+    started = clock.monotonic()
+    done = 0
+    while clock.monotonic() - started < seconds:
+        batch = _claim_due(timezone.now(), DRAIN_BATCH)
+        if not batch:
+            _drain_flag_lower()
+            batch = _claim_due(timezone.now(), DRAIN_BATCH)
+            if not batch:
+                return done
+        _drain_flag_renew()
+        done += _send_claimed(batch)
+    # Out of time with work left: a fresh task carries on after this one.
+    drain_request(force=True)
+    return done
+
+
 CLAIM_GROUP = 10
 
 
 def notifications_send(notification_ids: list[str], *, now: datetime | None = None) -> int:
-    """Send the notifications this worker can claim; return how many reached a final hop.
+    """Send the given notifications this worker can claim; return how many left us.
 
     Ids another worker holds, or that are already sent, are skipped: that is what makes
     a duplicated task harmless. Rows are claimed a few at a time, just before they are
-    sent, so a slow server never outlasts a claim; each message is sent on its own, so
-    an error on one never marks another that was already sent for a retry. After a
-    temporary failure the rest of the group waits too: the channel is struggling.
+    sent, so a slow server never outlasts a claim.
     """
     ids = list(notification_ids)
     done = 0
     for start in range(0, len(ids), CLAIM_GROUP):
         claimed = _claim(ids[start : start + CLAIM_GROUP], now or timezone.now())
-        backing_off: Outcome | None = None
-        for notification in claimed:
-            channel = channels.get(notification.kind)
-            if backing_off is not None:
-                done += outcome_record(notification, backing_off, provider=channel.provider)
-                continue
-            try:
-                outcomes = channel.send([notification])
-            except Exception:
-                logger.exception(
-                    "channel %s failed on notification %s", notification.kind, notification.pk
-                )
-                outcomes = [Outcome("retry", "Internal error while sending")]
-            outcome = outcomes[0] if outcomes else Outcome("retry", "No outcome from channel")
-            done += outcome_record(notification, outcome, provider=channel.provider)
-            if outcome.result == "retry":
-                backing_off = outcome
+        done += _send_claimed(claimed)
     return done
+
+
+def _send_claimed(claimed: list[Notification]) -> int:
+    """Send claimed messages one by one; record what happened to each.
+
+    Each message is sent on its own, so an error on one never marks another that was
+    already sent for a retry. After a temporary failure the rest wait too: the channel is
+    struggling. Messages that reached their final hop are recorded together.
+    """
+    done = 0
+    backing_off: Outcome | None = None
+    delivered: list[Notification] = []
+    for notification in claimed:
+        channel = channels.get(notification.kind)
+        if backing_off is not None:
+            outcome_record(notification, backing_off, provider=channel.provider)
+            continue
+        try:
+            outcomes = channel.send([notification])
+        except Exception:
+            logger.exception(
+                "channel %s failed on notification %s", notification.kind, notification.pk
+            )
+            outcomes = [Outcome("retry", "Internal error while sending")]
+        outcome = outcomes[0] if outcomes else Outcome("retry", "No outcome from channel")
+        plain = (
+            outcome.result == "delivered"
+            and not outcome.provider_reference
+            and not outcome.document_id
+            and notification.kind == Kind.EMAIL
+        )
+        if plain:
+            delivered.append(notification)
+            continue
+        done += outcome_record(notification, outcome, provider=channel.provider)
+        if outcome.result == "retry":
+            backing_off = outcome
+    done += _delivered_record(delivered)
+    return done
+
+
+def _delivered_record(notifications: list[Notification]) -> int:
+    """Mark emails the mail server accepted as delivered, in one statement per claim."""
+    if not notifications:
+        return 0
+    now = timezone.now()
+    by_claim: dict[Any, list[Any]] = {}
+    for notification in notifications:
+        by_claim.setdefault(notification.claimed_until, []).append(notification.pk)
+    for claimed_until, ids in by_claim.items():
+        Notification.objects.filter(
+            pk__in=ids, status=Status.SENDING, claimed_until=claimed_until
+        ).update(
+            status=Status.DELIVERED,
+            sent_at=now,
+            completed_at=now,
+            claimed_until=None,
+            provider="email",
+            failure_reason="",
+        )
+    return len(notifications)
 
 
 def outcome_record(notification: Notification, outcome: Outcome, *, provider: str) -> bool:
@@ -445,20 +609,11 @@ def notifications_sweep(*, now: datetime | None = None, limit: int = 5000) -> in
             failure_reason="No delivery receipt within 72 hours",
         ):
             _failed(notification, Status.TEMPORARY_FAILURE)
-    due = list(
-        Notification.objects.filter(status=Status.CREATED, next_attempt_at__lte=now)
-        .filter(Q(queued_until__isnull=True) | Q(queued_until__lt=now))
-        .order_by("next_attempt_at")
-        .values_list("pk", flat=True)[:limit]
-    )
-    for start in range(0, len(due), SWEEP_CHUNK):
-        chunk = due[start : start + SWEEP_CHUNK]
-        with transaction.atomic():
-            Notification.objects.filter(pk__in=chunk, status=Status.CREATED).update(
-                queued_until=now + QUEUE_GRACE
-            )
-            _enqueue(chunk)
-    return len(due)
+    due = Notification.objects.filter(status=Status.CREATED, next_attempt_at__lte=now).count()
+    if due:
+        # Retries that came due, and anything whose drain was lost: one drain sends them.
+        drain_request(now=now, force=True)
+    return due
 
 
 def notification_cancel(notification: Notification, *, reason: str) -> bool:

@@ -17,44 +17,64 @@ from django.utils import timezone
 
 
 @cache
-def _redis() -> Any:
+def _redis_for(url: str) -> Any:
     import redis
 
-    return redis.Redis.from_url(str(settings.REDIS_URL))
+    return redis.Redis.from_url(url)
+
+
+def redis_client() -> Any:
+    """Return this process's Redis client for ``settings.REDIS_URL``."""
+    return _redis_for(str(settings.REDIS_URL))
+
+
+_redis = redis_client
 
 
 def counter_raise(key: str, *, window_seconds: int, now: datetime | None = None) -> int:
     """Add one to the counter ``key`` for the current window; return the new count."""
+    return counters_raise({key: window_seconds}, now=now)[key]
+
+
+def counters_raise(windows: dict[str, int], *, now: datetime | None = None) -> dict[str, int]:
+    """Add one to each counter (key: window in seconds) in one round trip; return the counts."""
     now = now or timezone.now()
-    window = int(now.timestamp()) // window_seconds
-    full_key = f"notify:{key}:{window}"
+    full = {key: _window_key(key, seconds, now) for key, seconds in windows.items()}
     if getattr(settings, "REDIS_URL", None):
-        pipe = _redis().pipeline()
-        pipe.incr(full_key)
-        pipe.expire(full_key, window_seconds * 2)
-        count, _ = pipe.execute()
-        return int(count)
+        pipe = redis_client().pipeline()
+        for key, seconds in windows.items():
+            pipe.incr(full[key])
+            pipe.expire(full[key], seconds * 2)
+        results = pipe.execute()
+        return {key: int(results[index * 2]) for index, key in enumerate(windows)}
     from civicstack.notify.models import RateCounter
 
-    expires = now + timedelta(seconds=window_seconds * 2)
     table = RateCounter._meta.db_table
+    rows = ", ".join("(%s, 1, %s)" for _ in windows)
+    params: list[Any] = []
+    for key, seconds in windows.items():
+        expires = now + timedelta(seconds=seconds * 2)
+        params += [full[key], connection.ops.adapt_datetimefield_value(expires)]
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {table} (key, count, expires_at) VALUES (%s, 1, %s) "  # noqa: S608
-            f"ON CONFLICT (key) DO UPDATE SET count = {table}.count + 1 RETURNING count",
-            [full_key, expires],
+            f"INSERT INTO {table} (key, count, expires_at) VALUES {rows} "  # noqa: S608
+            f"ON CONFLICT (key) DO UPDATE SET count = {table}.count + 1 RETURNING key, count",
+            params,
         )
-        row = cursor.fetchone()
-    return int(row[0]) if row else 1
+        counts = dict(cursor.fetchall())
+    return {key: int(counts[full[key]]) for key in windows}
+
+
+def _window_key(key: str, window_seconds: int, now: datetime) -> str:
+    return f"notify:{key}:{int(now.timestamp()) // window_seconds}"
 
 
 def counter_lower(key: str, *, window_seconds: int, now: datetime | None = None) -> None:
     """Take one back from the counter (a request refused after it was counted)."""
     now = now or timezone.now()
-    window = int(now.timestamp()) // window_seconds
-    full_key = f"notify:{key}:{window}"
+    full_key = _window_key(key, window_seconds, now)
     if getattr(settings, "REDIS_URL", None):
-        _redis().decr(full_key)
+        redis_client().decr(full_key)
         return
     from django.db.models import F
 

@@ -353,6 +353,16 @@ class Reminder(BaseModel):
         return f"{self.kind} {self.subject} {self.local_date}"
 
 
+class DrainState(models.Model):
+    """One row: until when a drain task is queued or running (see ``delivery``)."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    busy_until = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"drain busy until {self.busy_until}"
+
+
 class RateCounter(models.Model):
     """A counter for one rate-limit window, raised with one atomic upsert."""
 

@@ -25,7 +25,7 @@ from django.utils.translation import gettext
 
 from civicstack.core.audit import audit_event_record
 from civicstack.core.errors import ValidationFailed
-from civicstack.notify import delivery, templating
+from civicstack.notify import caches, delivery, templating
 from civicstack.notify.models import (
     ApiKey,
     Kind,
@@ -44,6 +44,12 @@ __all__ = [
     "ReminderKind",
     "reminder_kinds",
 ]
+
+
+def _caches_forget() -> None:
+    """Drop the API's cached senders, keys and templates now and again after commit."""
+    caches.forget()
+    transaction.on_commit(caches.forget)
 
 
 # --- Senders -----------------------------------------------------------------------------
@@ -100,6 +106,7 @@ def sender_update(
         sender.sms_sender = sms_sender
         sender.save()
         audit_event_record(action="notify.sender_updated", actor=actor, obj=sender)
+        _caches_forget()
     return sender
 
 
@@ -209,6 +216,7 @@ def template_create(
             created_by=actor,
         )
         audit_event_record(action="notify.template_created", actor=actor, obj=template)
+        _caches_forget()
     return template
 
 
@@ -273,6 +281,7 @@ def template_update(
             obj=locked,
             data={"version": locked.version},
         )
+        _caches_forget()
     return locked
 
 
@@ -281,6 +290,7 @@ def template_archive(*, actor: Any, template: Template) -> None:
     with transaction.atomic():
         Template.objects.filter(pk=template.pk).update(archived=True)
         audit_event_record(action="notify.template_archived", actor=actor, obj=template)
+        _caches_forget()
 
 
 # --- Sending from other apps ---------------------------------------------------------------
@@ -468,6 +478,7 @@ def api_key_create(*, actor: Any, sender: Sender, name: str, key_type: str) -> t
         audit_event_record(
             action="notify.api_key_created", actor=actor, obj=key, data={"key_type": key_type}
         )
+        _caches_forget()
     return key, f"{clean_name}-{sender.pk}-{secret}"
 
 
@@ -476,6 +487,7 @@ def api_key_revoke(*, actor: Any, key: ApiKey) -> None:
     with transaction.atomic():
         ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
         audit_event_record(action="notify.api_key_revoked", actor=actor, obj=key)
+        _caches_forget()
 
 
 # --- Citizens: preferences and push subscriptions -------------------------------------------

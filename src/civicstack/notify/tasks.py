@@ -15,6 +15,12 @@ def notifications_send(*, notification_ids: list[str]) -> int:
 
 
 @task()
+def notifications_drain() -> int:
+    """Send every message that is due, in batches; return how many left us."""
+    return delivery.notifications_drain()
+
+
+@task()
 def notifications_sweep() -> int:
     """Requeue messages stuck in sending or due for a retry; return how many."""
     queued = delivery.notifications_sweep()
