@@ -384,6 +384,9 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", "Civicstack <no-reply@civicst
 # A worker holding a message longer than this is presumed dead; the sweeper takes it back.
 NOTIFY_CLAIM_SECONDS = env.int("NOTIFY_CLAIM_SECONDS", 120)
 NOTIFY_MAX_ATTEMPTS = env.int("NOTIFY_MAX_ATTEMPTS", 25)
+# An idle drain task waits this long for more messages before it ends (0 in tests, where
+# tasks run inline and waiting would only slow the suite).
+NOTIFY_DRAIN_LINGER_SECONDS = float(env.str("NOTIFY_DRAIN_LINGER_SECONDS", "0" if TESTING else "1"))
 # Text messages: "outbox" writes them to a folder; "http" posts them to NOTIFY_SMS_URL.
 NOTIFY_SMS_BACKEND = env.str("NOTIFY_SMS_BACKEND", "outbox")
 NOTIFY_SMS_URL = env.str("NOTIFY_SMS_URL", "")

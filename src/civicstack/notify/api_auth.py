@@ -159,6 +159,9 @@ def _verified(token: str, secret: str) -> dict[str, Any] | None:
 def _keys_with_secrets(sender_id: uuid.UUID) -> list[ApiKey]:
     """Return the sender's keys (with the sender), each with its secret decrypted."""
     keys = list(ApiKey.objects.filter(sender_id=sender_id).select_related("sender"))
+    # Live keys first. Sorted here, once: the list is shared by every thread of the
+    # process, and sorting it in place while another thread reads it would hide it.
+    keys.sort(key=lambda key: key.revoked_at is not None)
     for key in keys:
         try:
             key.secret = api_key_secret(key)  # type: ignore[attr-defined]
@@ -184,7 +187,6 @@ def authenticate(request: HttpRequest) -> Caller:
     sender = keys[0].sender
     if not sender.active:
         raise auth_error(MESSAGE_ARCHIVED)
-    keys.sort(key=lambda key: key.revoked_at is not None)
     for key in keys:
         secret = getattr(key, "secret", None)
         if secret is None:
@@ -193,7 +195,6 @@ def authenticate(request: HttpRequest) -> Caller:
             continue
         if key.revoked_at is not None:
             raise auth_error(MESSAGE_REVOKED)
-        key.sender = sender
         return Caller(sender=sender, key=key)
     raise auth_error(MESSAGE_KEY_NOT_FOUND)
 

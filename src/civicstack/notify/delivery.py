@@ -57,6 +57,9 @@ DRAIN_FLAG_MS = 3000
 # A drain task hands over to a fresh one after this long, so other tasks get a turn.
 DRAIN_SECONDS = 30.0
 DRAIN_BATCH = 50
+# An idle drain waits this long for more before it ends, looking every DRAIN_POLL_SECONDS.
+DRAIN_LINGER = 1.0
+DRAIN_POLL_SECONDS = 0.05
 GIVE_UP_AFTER = timedelta(hours=72)
 BACKOFF_FIRST_SECONDS = 15
 BACKOFF_MAX_SECONDS = 600
@@ -367,18 +370,26 @@ def _claim_due(now: datetime, limit: int) -> list[Notification]:
     )
 
 
-def notifications_drain(*, seconds: float = DRAIN_SECONDS) -> int:
+def notifications_drain(*, seconds: float = DRAIN_SECONDS, linger: float | None = None) -> int:
     """Send every due message, in batches, for up to ``seconds``; return how many left us.
 
-    The drain holds the flag while it works and lowers it when the queue is empty, then
-    looks once more, so a message written just as it finished is not left waiting.
+    When nothing is due the drain waits up to ``linger`` seconds for more (looking every
+    50 ms) before it ends: under a steady stream one task sends many small batches
+    instead of one task starting for every few messages. Before ending it lowers the
+    flag and looks once more, so a message written just then is not left waiting.
     """
     import time as clock
 
+    if linger is None:
+        linger = float(getattr(settings, "NOTIFY_DRAIN_LINGER_SECONDS", DRAIN_LINGER))
     started = clock.monotonic()
     done = 0
     while clock.monotonic() - started < seconds:
         batch = _claim_due(timezone.now(), DRAIN_BATCH)
+        idle_since = clock.monotonic()
+        while not batch and clock.monotonic() - idle_since < linger:
+            clock.sleep(DRAIN_POLL_SECONDS)
+            batch = _claim_due(timezone.now(), DRAIN_BATCH)
         if not batch:
             _drain_flag_lower()
             batch = _claim_due(timezone.now(), DRAIN_BATCH)

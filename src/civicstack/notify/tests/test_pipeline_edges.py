@@ -213,3 +213,29 @@ def test_one_failing_reminder_does_not_hold_up_the_others() -> None:
     bad = Reminder.objects.get(subject="bad")
     assert bad.status == ReminderStatus.CANCELLED
     assert bad.cancelled_reason == "Could not be sent: RuntimeError"
+
+
+def test_a_burst_of_messages_asks_for_one_drain_task(email_template: Template) -> None:
+    """Thirty messages queue one task between them; that task sends all thirty."""
+    from django.conf import settings as django_settings
+    from django.core import mail
+    from django_tasks_db.models import DBTaskResult
+
+    with override_settings(TASKS=django_settings.CONFIGURED_TASKS_DB):
+        notifications: list[Notification] = []
+        for number in range(30):
+            notifications.append(
+                delivery.notification_create(
+                    sender=email_template.sender,  # type: ignore[arg-type]
+                    kind="email",
+                    recipient=f"person{number}@example.org",
+                    template=email_template,
+                    personalisation={"reference": str(number), "name": "Ann", "paid": "no"},
+                )
+            )
+    drains = DBTaskResult.objects.filter(task_path__endswith="notifications_drain")
+    assert drains.count() == 1
+    mail.outbox = []
+    assert delivery.notifications_drain(linger=0) == 30
+    assert len(mail.outbox) == 30
+    assert not Notification.objects.exclude(status=Status.DELIVERED).exists()
