@@ -456,7 +456,36 @@ def _send_claimed(claimed: list[Notification]) -> int:
         if outcome.result == "retry":
             backing_off = outcome
     done += _delivered_record(delivered)
+    if delivered:
+        _retries_bring_forward()
     return done
+
+
+_last_recovery_check = 0.0
+RECOVERY_CHECK_SECONDS = 5.0
+UNAVAILABLE = "Mail server unavailable"
+
+
+def _retries_bring_forward() -> int:
+    """After an email went through, send the ones waiting out an outage now.
+
+    Messages that failed because the mail server was down wait out a backoff of up to ten
+    minutes; once a message gets through the server is back, and waiting longer helps no
+    one. Checked at most every few seconds per process.
+    """
+    global _last_recovery_check
+    import time as clock
+
+    if clock.monotonic() - _last_recovery_check < RECOVERY_CHECK_SECONDS:
+        return 0
+    _last_recovery_check = clock.monotonic()
+    now = timezone.now()
+    return Notification.objects.filter(
+        status=Status.CREATED,
+        kind=Kind.EMAIL,
+        next_attempt_at__gt=now,
+        failure_reason__startswith=UNAVAILABLE,
+    ).update(next_attempt_at=now)
 
 
 def _delivered_record(notifications: list[Notification]) -> int:

@@ -270,3 +270,30 @@ def test_a_rolled_back_change_leaves_no_notification(
     assert not Notification.objects.exists()
     assert smtp_server.received == []
     email_channel.close()
+
+
+def test_once_the_mail_server_is_back_the_waiting_messages_go_at_once(
+    smtp_server: SmtpServer, email_template: Template
+) -> None:
+    """Messages backing off after an outage are sent as soon as one message gets through."""
+    down = {
+        "MAILERS": {
+            "default": {
+                "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+                "OPTIONS": {"host": "127.0.0.1", "port": 1, "timeout": 2},
+            }
+        }
+    }
+    with override_settings(**down):
+        waiting = [_create(email_template, recipient=f"p{n}@example.org") for n in range(3)]
+    for notification in waiting:
+        notification.refresh_from_db()
+        assert notification.status == Status.CREATED
+        assert notification.next_attempt_at > timezone.now()
+    delivery._last_recovery_check = 0.0
+    # The server is back: the next message goes, and takes the waiting ones with it.
+    _create(email_template, recipient="new@example.org")
+    assert len(smtp_server.received) == 4
+    for notification in waiting:
+        notification.refresh_from_db()
+        assert notification.status == Status.DELIVERED
