@@ -649,6 +649,22 @@ def notifications_sweep(*, now: datetime | None = None, limit: int = 5000) -> in
             failure_reason="No delivery receipt within 72 hours",
         ):
             _failed(notification, Status.TEMPORARY_FAILURE)
+    # During a mail outage, try one waiting email every sweep: if it goes, the drain brings
+    # the rest forward (``_retries_bring_forward``), so recovery does not wait out the
+    # backoff of the first retry.
+    probe = (
+        Notification.objects.filter(
+            status=Status.CREATED,
+            kind=Kind.EMAIL,
+            next_attempt_at__gt=now,
+            failure_reason__startswith=UNAVAILABLE,
+        )
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if probe is not None:
+        Notification.objects.filter(pk=probe, status=Status.CREATED).update(next_attempt_at=now)
     due = Notification.objects.filter(status=Status.CREATED, next_attempt_at__lte=now).count()
     if due:
         # Retries that came due, and anything whose drain was lost: one drain sends them.
