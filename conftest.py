@@ -16,3 +16,26 @@ def _english_by_default() -> Iterator[None]:
     translation.activate("en")
     yield
     translation.deactivate()
+
+
+@pytest.fixture(autouse=True)
+def _notification_state_per_test() -> Iterator[None]:
+    """Start every test without the notifications app's per-process and Redis state.
+
+    The API's one-second copies of senders and templates live in the process, and the
+    "a drain is on its way" flag lives in Redis when the suite runs against it; neither
+    is rolled back with a test's database changes.
+    """
+    from django.conf import settings
+
+    from civicstack.notify import caches
+    from civicstack.notify.limits import redis_client
+
+    def clear() -> None:
+        caches.forget()
+        if getattr(settings, "REDIS_URL", None):
+            redis_client().delete("notify:drain")
+
+    clear()
+    yield
+    clear()

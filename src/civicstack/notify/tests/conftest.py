@@ -120,13 +120,3 @@ def smtp_server() -> Iterator[SmtpServer]:
         from civicstack.notify.channels import email_channel
 
         email_channel.close()
-
-
-@pytest.fixture(autouse=True)
-def _fresh_api_caches() -> Iterator[None]:
-    """Each test starts without the API's per-process copies of senders and templates."""
-    from civicstack.notify import caches
-
-    caches.forget()
-    yield
-    caches.forget()
