@@ -12,13 +12,13 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.processes import manage, start, stop, wait_for
 
 pytestmark = [
     pytest.mark.slow,
@@ -81,29 +81,9 @@ def environment(tmp_path: Path) -> Iterator[dict[str, str]]:
     }
     for name in ("DATABASE_URL", "REDIS_URL"):
         env.pop(name, None)
-    _manage(env, "migrate", "--verbosity", "0")
-    _manage(env, "createcachetable")
+    manage(env, "migrate", "--verbosity", "0")
+    manage(env, "createcachetable")
     yield env
-
-
-def _manage(env: dict[str, str], *args: str) -> None:
-    subprocess.run([sys.executable, "-m", "civicstack", *args], env=env, check=True, timeout=180)
-
-
-def _start(env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "civicstack", *args],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-
-
-def _stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, sig)
-        process.wait(timeout=30)
 
 
 def _case(env: dict[str, str]) -> tuple[str, str, int] | None:
@@ -117,43 +97,34 @@ def _case(env: dict[str, str]) -> tuple[str, str, int] | None:
     return (str(row[0]), str(row[1]), int(row[2])) if row else None
 
 
-def _wait_for(check: object, *, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():  # type: ignore[operator]
-            return
-        time.sleep(0.5)
-    raise AssertionError("timed out")
-
-
 def test_killed_worker_is_replaced_and_the_process_goes_on(environment: dict[str, str]) -> None:
     """The case opens in worker one; after SIGKILL, worker two fires the deadline timer."""
     database = Path(environment["CIVICSTACK_VAR_DIR"]) / "civicstack.sqlite3"
     assert database.exists()
-    first = _start(environment, "db_worker", "--interval", "0.5")
+    first = start(environment, "db_worker", "--interval", "0.5")
     processes = [first]
     try:
-        _manage(environment, "shell", "-c", SETUP)
+        manage(environment, "shell", "-c", SETUP)
         # The submission queued the case's opening; the worker opens it.
-        _wait_for(lambda: _case(environment) is not None, seconds=60)
+        wait_for(lambda: _case(environment) is not None, seconds=60)
         case = _case(environment)
         assert case is not None and case[1] == "caseworker"
-        _manage(environment, "shell", "-c", ASK)
+        manage(environment, "shell", "-c", ASK)
         asked = _case(environment)
         assert asked is not None and asked[1] == "applicant"
         # The worker dies mid-process, and stays dead past both timers' due times.
-        _stop(first, signal.SIGKILL)
+        stop(first, signal.SIGKILL)
         time.sleep(6)
         waiting = _case(environment)
         assert waiting is not None and waiting[1] == "applicant", "nothing moved while down"
 
-        second = _start(environment, "db_worker", "--interval", "0.5")
-        scheduler = _start(environment, "scheduler")
+        second = start(environment, "db_worker", "--interval", "0.5")
+        scheduler = start(environment, "scheduler")
         processes += [second, scheduler]
-        _wait_for(lambda: (_case(environment) or ("", "", 0))[1] == "caseworker", seconds=90)
+        wait_for(lambda: (_case(environment) or ("", "", 0))[1] == "caseworker", seconds=90)
         resumed = _case(environment)
         assert resumed is not None
         assert resumed[2] == 1, "the reminder fired once, before the deadline"
     finally:
         for process in processes:
-            _stop(process)
+            stop(process)

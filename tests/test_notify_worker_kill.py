@@ -12,8 +12,6 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -23,6 +21,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from civicstack.notify.tests.conftest import SmtpServer, free_port
+from tests.processes import manage, start, stop, wait_for
 
 pytestmark = [
     pytest.mark.slow,
@@ -74,29 +73,9 @@ def environment(tmp_path: Path, smtp: SmtpServer) -> dict[str, str]:
     }
     for name in ("DATABASE_URL", "REDIS_URL"):
         env.pop(name, None)
-    _manage(env, "migrate", "--verbosity", "0")
-    _manage(env, "createcachetable")
+    manage(env, "migrate", "--verbosity", "0")
+    manage(env, "createcachetable")
     return env
-
-
-def _manage(env: dict[str, str], *args: str) -> None:
-    subprocess.run([sys.executable, "-m", "civicstack", *args], env=env, check=True, timeout=180)
-
-
-def _start(env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "civicstack", *args],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-
-
-def _stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, sig)
-        process.wait(timeout=30)
 
 
 def _status(env: dict[str, str]) -> tuple[str, int]:
@@ -106,39 +85,30 @@ def _status(env: dict[str, str]) -> tuple[str, int]:
     return str(row[0]), int(row[1])
 
 
-def _wait_for(check: object, *, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():  # type: ignore[operator]
-            return
-        time.sleep(0.3)
-    raise AssertionError("timed out")
-
-
 def test_a_worker_killed_mid_send_is_replaced_and_the_mail_arrives_once(
     environment: dict[str, str], smtp: SmtpServer
 ) -> None:
     """SIGKILL during SMTP DATA; the sweeper requeues; the server receives one message."""
-    _manage(environment, "shell", "-c", SETUP)
-    first = _start(environment, "db_worker", "--interval", "0.2")
+    manage(environment, "shell", "-c", SETUP)
+    first = start(environment, "db_worker", "--interval", "0.2")
     processes = [first]
     try:
         assert smtp.holding.wait(60), "the worker started sending"
         assert _status(environment) == ("sending", 1)
-        _stop(first, signal.SIGKILL)
+        stop(first, signal.SIGKILL)
         assert smtp.hold is not None
         smtp.hold.set()  # the held session gets a 451 on a dead connection: nothing accepted
         time.sleep(0.5)
         assert smtp.received == []
         smtp.hold = None
-        second = _start(environment, "db_worker", "--interval", "0.2")
-        scheduler = _start(environment, "scheduler")
+        second = start(environment, "db_worker", "--interval", "0.2")
+        scheduler = start(environment, "scheduler")
         processes += [second, scheduler]
-        _wait_for(lambda: _status(environment)[0] == "delivered", seconds=90)
+        wait_for(lambda: _status(environment)[0] == "delivered", seconds=90)
         assert _status(environment) == ("delivered", 2)
         time.sleep(1)
         assert len(smtp.received) == 1
         assert smtp.received[0].message["Subject"] == "Hello Ann"
     finally:
         for process in processes:
-            _stop(process)
+            stop(process)
