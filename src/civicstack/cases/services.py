@@ -18,7 +18,6 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone, translation
-from django.utils.formats import date_format
 from django.utils.translation import gettext as _gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -67,7 +66,7 @@ from civicstack.cases.models import (
 from civicstack.core.audit import audit_event_record
 from civicstack.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from civicstack.core.events import publish
-from civicstack.core.mail import absolute_url
+from civicstack.core.mail import absolute_url, long_date
 from civicstack.core.references import reference_next
 from civicstack.documents.selectors import documents_for_holder
 from civicstack.documents.services import document_issue, documents_attach
@@ -1028,12 +1027,6 @@ def permit_expiry_notify(*, decision: Decision) -> bool:
         context_cy={"expires on": long_date(decision.valid_until, "cy")},
         link=("forms:application", {"application_id": case.application_id}),
     )
-
-
-def long_date(value: date, language: str) -> str:
-    """Return a date the way people read it ("3 December 2026", "3 Rhagfyr 2026")."""
-    with translation.override(language):
-        return date_format(value, "j F Y")
 
 
 def _reply_link(request: InformationRequest) -> tuple[str, dict[str, Any]]:

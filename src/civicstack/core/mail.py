@@ -11,6 +11,7 @@ renderings are identical, and the message is sent once rather than twice over.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from django.conf import settings
@@ -20,6 +21,7 @@ from django.tasks import task
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import translation
+from django.utils.formats import date_format
 
 _LANGUAGES = ("en", "cy")
 _SEPARATOR = "\n\n" + "-" * 40 + "\n\n"
@@ -30,6 +32,12 @@ def absolute_url(name: str, *, kwargs: dict[str, Any] | None = None, language: s
     with translation.override(language):
         path = reverse(name, kwargs=kwargs)
     return settings.SITE_URL.rstrip("/") + path
+
+
+def long_date(value: date, language: str) -> str:
+    """Return a date as people read it in ``language`` ("3 December 2026", "3 Rhagfyr 2026")."""
+    with translation.override(language):
+        return date_format(value, "j F Y")
 
 
 Link = tuple[str, dict[str, Any]]

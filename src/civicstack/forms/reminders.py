@@ -11,7 +11,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from civicstack.core.audit import audit_event_record
-from civicstack.core.mail import absolute_url
+from civicstack.core.mail import absolute_url, long_date
 from civicstack.forms.models import Draft
 from civicstack.notify.services import Planned, ReminderKind, notification_send, reminder_kinds
 
@@ -81,24 +81,16 @@ def send(subject: str, key: str) -> None:
             idempotency_key=key,
             personalisation={
                 "service title": service.title_en,
-                "expires on": _long_date(expiry_day, "en"),
+                "expires on": long_date(expiry_day, "en"),
                 "link": absolute_url(link[0], kwargs=link[1], language="en"),
             },
             personalisation_cy={
                 "service title": service.title_cy or service.title_en,
-                "expires on": _long_date(expiry_day, "cy"),
+                "expires on": long_date(expiry_day, "cy"),
                 "link": absolute_url(link[0], kwargs=link[1], language="cy"),
             },
         )
         audit_event_record(action="forms.draft_expiry_reminded", actor=None, obj=draft)
-
-
-def _long_date(value: Any, language: str) -> str:
-    from django.utils import translation
-    from django.utils.formats import date_format
-
-    with translation.override(language):
-        return date_format(value, "j F Y")
 
 
 def register() -> None:
