@@ -5,6 +5,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CS := $(VENV)/bin/civicstack
 LOCK := requirements/dev.txt
+# pytest-xdist workers for the suite: one per core.
+TEST_WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
 RUN_LOCK := requirements/base.txt
 
 .PHONY: run test lint typecheck imports pytest bench install install-run assets messages browsers scanner letters lock demo clean
@@ -98,7 +100,7 @@ imports: $(VENV)/.dev-deps
 	$(VENV)/bin/lint-imports
 
 pytest: install browsers scanner
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile
 
 test: install browsers scanner lint typecheck imports pytest
 

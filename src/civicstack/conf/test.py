@@ -5,9 +5,32 @@ PostgreSQL and Redis); this module only sets the defaults tests need before read
 """
 
 import os
+import re
 import tempfile
 
 os.environ.setdefault("CIVICSTACK_ENVIRONMENT", "test")
+
+
+def _redis_url_per_worker(url: str, worker: str) -> str:
+    """Give each pytest-xdist worker its own Redis database, counting down from the one set.
+
+    The suite clears its cache between tests (a Redis FLUSHDB); two workers sharing one
+    database would wipe each other's rate-limit counters and queues mid-test.
+    """
+    match = re.fullmatch(r"(redis://[^/]*)/?(\d*)", url)
+    index = int(worker.removeprefix("gw") or 0)
+    if match is None:
+        return url
+    database = int(match.group(2) or 0) - index
+    if database < 0:
+        database += 16
+    return f"{match.group(1)}/{database}"
+
+
+if os.environ.get("REDIS_URL") and os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["REDIS_URL"] = _redis_url_per_worker(
+        os.environ["REDIS_URL"], os.environ["PYTEST_XDIST_WORKER"]
+    )
 os.environ.setdefault("CIVICSTACK_VAR_DIR", tempfile.mkdtemp(prefix="civicstack-test-"))
 
 from civicstack.conf import settings as settings_module
