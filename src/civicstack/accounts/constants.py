@@ -27,6 +27,11 @@ MFA_VERIFIED_KEY = "civicstack_mfa_verified"
 # Set when a member of staff signed in without a second factor: until they set one up,
 # every page but the set-up pages redirects to the set-up page.
 MFA_SETUP_REQUIRED_KEY = "civicstack_mfa_setup_required"
+# How the person in this session proved who they are, as RFC 8176 "amr" values ("pwd",
+# "otp", "hwk", "user", "mfa"), and when they last did (Unix time). Written at sign-in and at
+# every step-up; the level of assurance and OpenID Connect's amr and auth_time come from here.
+AUTH_METHODS_KEY = "civicstack_auth_methods"
+AUTH_TIME_KEY = "civicstack_auth_time"
 SESSION_STARTED_KEY = "civicstack_started_at"
 SESSION_SEEN_KEY = "civicstack_seen_at"
 SESSION_TIMED_OUT_KEY = "civicstack_timed_out"

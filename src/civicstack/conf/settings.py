@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "civicstack.core",
     "civicstack.accounts",
+    "civicstack.identity",
     "civicstack.catalogue",
     "civicstack.documents",
     "civicstack.forms",

@@ -1,0 +1,53 @@
+"""Levels of assurance and other fixed values other apps may import."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+
+class Level(StrEnum):
+    """eIDAS levels of assurance, lowest first: how sure we are of who is signed in.
+
+    low: a password alone; substantial: with a second factor; high: a verified identity
+    and a phishing-resistant second factor (a passkey) in this session.
+    """
+
+    LOW = "low"
+    SUBSTANTIAL = "substantial"
+    HIGH = "high"
+
+    @property
+    def rank(self) -> int:
+        """Return 0, 1 or 2, for comparing levels."""
+        return list(Level).index(self)
+
+    def satisfies(self, needed: Level) -> bool:
+        """Return True when a session at this level may use something that needs ``needed``."""
+        return self.rank >= needed.rank
+
+    @property
+    def acr(self) -> str:
+        """Return the ``acr`` value OpenID Connect carries for this level."""
+        return ACR_VALUES[self]
+
+    @property
+    def label(self) -> Promise:
+        """Return the level's name as people read it."""
+        return LEVEL_LABELS[self]
+
+
+# The eIDAS notified levels, as the acr values eIDAS nodes and OIDC clients use.
+ACR_VALUES: dict[Level, str] = {
+    Level.LOW: "http://eidas.europa.eu/LoA/low",
+    Level.SUBSTANTIAL: "http://eidas.europa.eu/LoA/substantial",
+    Level.HIGH: "http://eidas.europa.eu/LoA/high",
+}
+LEVEL_BY_ACR: dict[str, Level] = {value: level for level, value in ACR_VALUES.items()}
+LEVEL_LABELS: dict[Level, Promise] = {
+    Level.LOW: _("Low"),
+    Level.SUBSTANTIAL: _("Substantial"),
+    Level.HIGH: _("High"),
+}
