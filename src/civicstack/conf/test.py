@@ -33,8 +33,8 @@ if os.environ.get("REDIS_URL") and os.environ.get("PYTEST_XDIST_WORKER"):
     )
 os.environ.setdefault("CIVICSTACK_VAR_DIR", tempfile.mkdtemp(prefix="civicstack-test-"))
 
-from civicstack.conf import settings as settings_module
-from civicstack.conf.settings import *  # noqa: F403
+from civicstack.conf import settings as settings_module  # noqa: E402
+from civicstack.conf.settings import *  # noqa: E402, F403
 
 PASSWORD_HASHERS = [
     # Fast hashing in tests, except where a test asks for the production hasher.
