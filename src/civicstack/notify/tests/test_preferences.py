@@ -284,7 +284,12 @@ def _bad_bodies() -> list[tuple[str, str]]:
     ]
 
 
-@pytest.mark.parametrize(("content_type", "body"), _bad_bodies())
+# Named by position: the bodies hold freshly made keys, and pytest-xdist needs every worker
+# to collect the same test ids.
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [pytest.param(*body, id=f"body{index}") for index, body in enumerate(_bad_bodies())],
+)
 def test_bad_subscriptions_are_refused_with_400(
     client_in: Client, content_type: str, body: str
 ) -> None:
