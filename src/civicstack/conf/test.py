@@ -49,3 +49,8 @@ CONFIGURED_TASKS_DB = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}
 TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
 
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405
+
+if DATABASES["default"]["ENGINE"] == "civicstack.core.db.sqlite":  # noqa: F405
+    # In memory, as Django does for its own SQLite engine; said explicitly so pytest-xdist's
+    # per-worker names are not made from the file path of our engine's database.
+    DATABASES["default"]["TEST"] = {"NAME": ":memory:"}  # noqa: F405
