@@ -13,8 +13,8 @@ from django.views.decorators.http import require_http_methods, require_safe
 
 from civicstack.core.errors import PermissionDenied, ValidationFailed
 from civicstack.identity import selectors, services
-from civicstack.identity.forms import error_list, errors_by_field, posted_values
 from civicstack.identity.constants import DOCUMENT_TYPES
+from civicstack.identity.forms import error_list, errors_by_field, posted_values
 from civicstack.identity.step_up_views import safe_next
 from civicstack.identity.verification import (
     MRZ_DOCUMENT_CODES,
