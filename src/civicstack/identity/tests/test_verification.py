@@ -329,8 +329,11 @@ def test_the_document_check_page_shows_each_error_and_ignores_a_foreign_next() -
         {},
         {"document_type": "\x00", "mrz_line_1": "\x00" * 50},
         {"date_of_birth-day": "99", "date_of_birth-month": "x", "date_of_birth-year": "1"},
-        {"document_expires_on-day": "1", "document_expires_on-month": "1",
-         "document_expires_on-year": "0000"},
+        {
+            "document_expires_on-day": "1",
+            "document_expires_on-month": "1",
+            "document_expires_on-year": "0000",
+        },
         {"issuing_country": "é" * 300, "document_number": "☃" * 5000},
     ],
 )
