@@ -315,3 +315,35 @@ def test_the_step_up_page_accepts_only_get() -> None:
     """Posting to the step-up page changes nothing and is refused."""
     response = client_with(UserFactory(), PASSWORD_ONLY).post(STEP_UP, {"level": "high"})
     assert response.status_code == 405
+
+
+def test_after_setting_up_an_app_from_the_step_up_page_the_person_comes_back() -> None:
+    """The set-up link carries next; after the recovery codes, Continue leads back to it."""
+    from civicstack.accounts.models import TOTPDevice
+    from civicstack.accounts.totp import totp_code_at, totp_current_step
+
+    person = UserFactory()
+    client = client_with(person, PASSWORD_ONLY)
+    step_up = client.get(STEP_UP, {"level": "substantial", "next": "/en/apply/x/"})
+    setup_url = step_up.context["mfa_setup_url"]
+    assert client.get(setup_url).status_code == 200
+    device = TOTPDevice.objects.get(user=person)
+    code = totp_code_at(secret=device.secret, step=totp_current_step())
+    response = client.post(reverse("accounts:mfa-setup"), {"code": code})
+    assert response.status_code == 302
+    codes = client.get(response["Location"])
+    back = codes.context["continue_url"]
+    assert back.startswith(STEP_UP + "?")
+    assert parse_qs(urlsplit(back).query) == {"level": ["substantial"], "next": ["/en/apply/x/"]}
+
+
+def test_the_account_page_shows_the_identity_check() -> None:
+    """The account page says whether, when and how the identity was checked."""
+    person = UserFactory()
+    client = client_with(person, PASSWORD_ONLY)
+    assert "Your identity has not been checked" in client.get("/en/account/").content.decode()
+    _verify(person)
+    body = client.get("/en/account/").content.decode()
+    assert "Your identity was checked on" in body
+    assert "An automated check" in body
+    assert reverse("identity:verification") in body
