@@ -117,9 +117,11 @@ def national_identifier(user: Any) -> str | None:
     For the OpenID Connect provider's national identifier claim, released only with the
     person's consent. None when there is no current verification, or it recorded none.
     """
+    if not getattr(user, "is_authenticated", False) or user.pk is None:
+        return None
     for record in (
         IdentityVerification.objects.current()
-        .filter(user_id=getattr(user, "pk", None), national_identifier_encrypted__isnull=False)
+        .filter(user_id=user.pk, national_identifier_encrypted__isnull=False)
         .order_by("-verified_at")
     ):
         value = national_identifier_decrypt(

@@ -215,7 +215,9 @@ def mrz_parse(line_1: str, line_2: str) -> MachineReadableZone:
         (line_2[13:19], line_2[19], _("The check digit of the date of birth is wrong")),
         (line_2[21:27], line_2[27], _("The check digit of the expiry date is wrong")),
     )
-    problems = [message for field, digit, message in digits if mrz_check_digit(field) != digit]
+    problems: list[str | Promise] = [
+        message for field, digit, message in digits if mrz_check_digit(field) != digit
+    ]
     personal, personal_digit = line_2[28:42], line_2[42]
     empty_personal = personal == "<" * 14 and personal_digit in {"<", "0"}
     if not empty_personal and mrz_check_digit(personal) != personal_digit:
