@@ -93,13 +93,13 @@ def identity_counter(request: HttpRequest) -> HttpResponse:
     if person is None:
         context["errors"] = {"email": [_("There is no account with that email address")]}
         context["error_list"] = _error_list(context["errors"])
-        return render(request, "backoffice/identity/find.html", context, status=400)
+        return render(request, "backoffice/identity/find.html", context)
     if person.pk == request.user.pk:
         context["errors"] = {
             "email": [_("You cannot check your own identity. Ask a colleague to do it.")]
         }
         context["error_list"] = _error_list(context["errors"])
-        return render(request, "backoffice/identity/find.html", context, status=400)
+        return render(request, "backoffice/identity/find.html", context)
     context["person"] = person
     context["current"] = identity.identity_verification_current(person)
     if step == "find":
@@ -132,11 +132,11 @@ def identity_counter(request: HttpRequest) -> HttpResponse:
         errors = _as_text(error) or {"document_type": [str(error.message)]}
         context["errors"] = errors
         context["error_list"] = _error_list(errors)
-        return render(request, "backoffice/identity/details.html", context, status=400)
+        return render(request, "backoffice/identity/details.html", context)
     except NotFound as error:
         context["errors"] = {"email": [str(error.message)]}
         context["error_list"] = _error_list(context["errors"])
-        return render(request, "backoffice/identity/find.html", context, status=400)
+        return render(request, "backoffice/identity/find.html", context)
     context["evidence"] = evidence
     context["document_type_label"] = DOCUMENT_TYPES.get(evidence.document_type, "")
     context["agency_name"] = next(

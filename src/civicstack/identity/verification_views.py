@@ -94,7 +94,6 @@ def document_check(request: HttpRequest) -> HttpResponse:
             "document_types": [(key, DOCUMENT_TYPES[key]) for key in MRZ_DOCUMENT_CODES],
             "next_url": next_url,
         },
-        status=400 if field_errors else 200,
     )
 
 
