@@ -16,7 +16,7 @@ from tests.e2e.pages import BrowserLog, arrive, assert_clean, visit
 
 pytestmark = [pytest.mark.browser]
 
-EXPIRES = dt.date.today() + dt.timedelta(days=800)
+EXPIRES = dt.datetime.now(tz=dt.UTC).date() + dt.timedelta(days=800)
 
 
 def _sign_in(page: Page, log: BrowserLog, *, email: str, code: bool) -> None:
