@@ -33,10 +33,19 @@ from civicstack.identity.verification import (
 
 
 def auth_methods(request: HttpRequest) -> list[str]:
-    """Return how the person in this session proved who they are (RFC 8176 amr values)."""
+    """Return how the person in this session proved who they are (RFC 8176 amr values).
+
+    A session from before sign-in recorded its methods has only the MFA flag: it signed in
+    with a password, and with an authenticator app code when the flag is set (the only
+    second factor there was). A malformed value counts as no methods at all.
+    """
     if not request.user.is_authenticated:
         return []
-    value = request.session.get(AUTH_METHODS_KEY, [])
+    value = request.session.get(AUTH_METHODS_KEY)
+    if value is None:
+        if request.session.get(MFA_VERIFIED_KEY) is True:
+            return ["pwd", "otp", "mfa"]
+        return ["pwd"]
     if not isinstance(value, list):
         return []
     return [item for item in value if isinstance(item, str)]

@@ -77,11 +77,15 @@ def test_a_password_alone_is_low() -> None:
     assert selectors.auth_time(request) == 1_800_000_000
 
 
-def test_a_session_without_methods_is_low() -> None:
-    """A session that recorded no methods (older sign-in code) counts as low."""
-    request = _request(UserFactory(), {MFA_VERIFIED_KEY: True})
-    assert selectors.session_level(request) == Level.LOW
-    assert selectors.auth_time(request) is None
+def test_a_session_from_before_methods_were_recorded_is_read_from_the_mfa_flag() -> None:
+    """Without recorded methods: a password, plus an app code when the MFA flag is set."""
+    with_code = _request(UserFactory(), {MFA_VERIFIED_KEY: True})
+    assert selectors.auth_methods(with_code) == ["pwd", "otp", "mfa"]
+    assert selectors.session_level(with_code) == Level.SUBSTANTIAL
+    assert selectors.auth_time(with_code) is None
+    password = _request(UserFactory(), {})
+    assert selectors.auth_methods(password) == ["pwd"]
+    assert selectors.session_level(password) == Level.LOW
 
 
 def test_a_second_factor_is_substantial() -> None:
