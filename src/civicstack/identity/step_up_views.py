@@ -56,7 +56,10 @@ def step_up(request: HttpRequest) -> HttpResponse:
         return HttpResponseRedirect(next_url or reverse("accounts:account"))
     methods = selectors.auth_methods(request)
     user = request.user
-    has_app = bool(getattr(user, "has_mfa", False))
+    # has_totp and has_passkey come with passkeys (accounts); before them, has_mfa meant
+    # an authenticator app and nobody had a passkey.
+    has_app = bool(getattr(user, "has_totp", getattr(user, "has_mfa", False)))
+    has_passkey = bool(getattr(user, "has_passkey", False))
     second_factor_done = current.satisfies(Level.SUBSTANTIAL)
     passkey_done = second_factor_done and "hwk" in methods
     verified = selectors.identity_verified(user, level=Level.HIGH)
@@ -68,12 +71,14 @@ def step_up(request: HttpRequest) -> HttpResponse:
             "current": current,
             "next_url": next_url,
             "has_app": has_app,
+            "has_passkey": has_passkey,
             "second_factor_done": second_factor_done,
             "passkey_done": passkey_done,
             "verified": verified,
             "code_url": url_with_next("accounts:step-up-code", here),
             "passkey_url": url_with_next("accounts:step-up-passkey", here),
             "mfa_setup_url": url_with_next("accounts:mfa-setup", here),
+            "passkeys_url": url_with_next("accounts:passkeys", here),
             "verify_url": url_with_next("identity:verification", here),
         },
     )

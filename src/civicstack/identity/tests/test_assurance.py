@@ -207,8 +207,8 @@ def _resolves(name: str) -> bool:
     return True
 
 
-def test_the_step_up_page_for_substantial_offers_a_code_and_a_passkey() -> None:
-    """Someone with an app is offered a code and a passkey, each coming back to this page."""
+def test_the_step_up_page_for_substantial_offers_a_code() -> None:
+    """Someone with an app is offered a code, coming back to this page."""
     person = UserFactory()
     TOTPDeviceFactory(user=person)
     client = client_with(person, PASSWORD_ONLY)
@@ -218,7 +218,6 @@ def test_the_step_up_page_for_substantial_offers_a_code_and_a_passkey() -> None:
     assert "Confirm it's you to continue" in body
     assert "password only" in body
     assert "Enter a code from your authenticator app" in body
-    assert "Use a passkey" in body
     assert "Set up an authenticator app" not in body
     here = response.context["code_url"]
     if _resolves("accounts:step-up-code"):
@@ -227,6 +226,20 @@ def test_the_step_up_page_for_substantial_offers_a_code_and_a_passkey() -> None:
     else:
         assert here is None
         assert "Not available yet" in body
+
+
+def test_someone_with_a_passkey_is_offered_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a passkey (accounts' has_passkey), "Use a passkey" is offered and no set-up."""
+    from civicstack.accounts.models import User
+
+    monkeypatch.setattr(User, "has_passkey", property(lambda self: True), raising=False)
+    client = client_with(UserFactory(), PASSWORD_ONLY)
+    response = client.get(STEP_UP, {"level": "substantial", "next": "/en/apply/x/"})
+    body = response.content.decode()
+    assert "Use a passkey" in body
+    assert "If you do not have an authenticator app or a passkey" not in body
+    if _resolves("accounts:step-up-passkey"):
+        assert response.context["passkey_url"].startswith(reverse("accounts:step-up-passkey"))
 
 
 def test_the_step_up_page_explains_how_to_set_up_a_second_factor() -> None:
@@ -239,6 +252,11 @@ def test_the_step_up_page_explains_how_to_set_up_a_second_factor() -> None:
     assert setup.startswith(reverse("accounts:mfa-setup") + "?next=")
     assert "step-up" in setup
     assert "Enter a code from your authenticator app" not in body
+    if _resolves("accounts:passkeys"):
+        assert response.context["passkeys_url"].startswith(reverse("accounts:passkeys"))
+        assert "Add a passkey" in body
+    else:
+        assert response.context["passkeys_url"] is None
 
 
 def test_the_step_up_page_for_high_lists_the_passkey_and_the_identity_check() -> None:
