@@ -4,15 +4,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('catalogue', '0004_catalogue_state_token'),
+        ("catalogue", "0004_catalogue_state_token"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='service',
-            name='assurance_level',
-            field=models.CharField(choices=[('low', 'low'), ('substantial', 'substantial'), ('high', 'high')], default='low', max_length=12),
+            model_name="service",
+            name="assurance_level",
+            field=models.CharField(
+                choices=[("low", "low"), ("substantial", "substantial"), ("high", "high")],
+                default="low",
+                max_length=12,
+            ),
         ),
     ]
