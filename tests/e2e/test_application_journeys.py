@@ -235,10 +235,24 @@ def test_every_other_runner_and_dashboard_page_is_accessible(
     arrive(page, log, path="/home_address/")
     draft = Draft.objects.get(service__slug="apply-residents-parking-permit")
 
-    # A long form's task list, a group item's removal, and deleting a draft.
+    # A service at a higher level of assurance: a password alone is stepped up first.
     visit(page, log, "/en/apply/apply-housing-benefit/")
     page.get_by_role("button", name="Start now").click()
-    arrive(page, log)
+    arrive(page, log, path="/en/identity/step-up")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Confirm it's you to continue")
+    expect(page.get_by_role("link", name="Set up an authenticator app")).to_be_visible()
+
+    # A long form's task list, a group item's removal, and deleting a draft.
+    visit(page, log, "/en/apply/give-notice-of-marriage/check/1/")
+    page.get_by_label("Yes").check()
+    _continue(page)
+    arrive(page, log, path="/check/2/")
+    page.get_by_label("Yes").check()
+    _continue(page)
+    arrive(page, log, path="/check/3/")
+    page.get_by_role("textbox").fill("30")
+    _continue(page)
+    arrive(page, log, path="/begin/")
     page.get_by_role("button", name="Start your application").click()
     arrive(page, log, path=re.compile(r"/apply/d/[0-9a-f-]+/$"))
     expect(page.locator(".govuk-task-list")).to_be_visible()

@@ -25,9 +25,11 @@ from civicstack.accounts import forms, selectors, services, tokens, totp
 from civicstack.accounts.constants import SESSION_TIMED_OUT_KEY
 from civicstack.accounts.models import User, normalise_email
 from civicstack.core.errors import PermissionDenied, RateLimited, ValidationFailed
+from civicstack.identity import selectors as identity_selectors
 
 _PENDING_NEXT_KEY = "civicstack_pending_next"
 _SIGN_UP_EMAIL_KEY = "civicstack_sign_up_email"
+_MFA_SETUP_NEXT_KEY = "civicstack_mfa_setup_next"
 _GET_POST = require_http_methods(["GET", "HEAD", "POST"])
 
 
@@ -303,10 +305,12 @@ def password_reset_confirm(request: HttpRequest, token: str) -> HttpResponse:
 def account(request: HttpRequest) -> HttpResponse:
     """Show the account overview."""
     user = _user(request)
+    identity_checks = identity_selectors.identity_verifications_for(user=user)
     return render(
         request,
         "accounts/account.html",
         {
+            "identity_check": next((row for row in identity_checks if row.current), None),
             "account_user": user,
             "unverified": user.email_verified_at is None,
             "has_mfa": user.has_mfa,
@@ -388,6 +392,10 @@ def mfa_setup(request: HttpRequest) -> HttpResponse:
     user = _user(request)
     if user.has_mfa:
         return render(request, "accounts/mfa_already_set_up.html")
+    next_url = _safe_next(request, request.GET.get("next"))
+    if next_url:
+        # Back to where set-up was asked for (the step-up page), after the recovery codes.
+        request.session[_MFA_SETUP_NEXT_KEY] = next_url
     form = forms.CodeForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -431,7 +439,11 @@ def mfa_recovery_codes(request: HttpRequest) -> HttpResponse:
         return render(
             request,
             "accounts/mfa_recovery_codes.html",
-            {"codes": codes, "continue_url": reverse("accounts:account")},
+            {
+                "codes": codes,
+                "continue_url": _safe_next(request, request.session.pop(_MFA_SETUP_NEXT_KEY, ""))
+                or reverse("accounts:account"),
+            },
         )
     form = forms.PasswordForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():

@@ -1,6 +1,12 @@
 from django.urls import path
 
-from civicstack.backoffice import case_views, form_views, notify_views, views
+from civicstack.backoffice import (
+    case_views,
+    form_views,
+    identity_counter_views,
+    notify_views,
+    views,
+)
 
 app_name = "backoffice"
 
@@ -170,4 +176,9 @@ urlpatterns += [
         notify_views.sender_settings,
         name="notify-settings",
     ),
+]
+
+# Identity checks in person, at a counter.
+urlpatterns += [
+    path("identity-checks", identity_counter_views.identity_counter, name="identity-counter"),
 ]

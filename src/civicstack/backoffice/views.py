@@ -24,6 +24,7 @@ from civicstack.catalogue.constants import (
     Channel,
 )
 from civicstack.core.errors import Conflict, ValidationFailed
+from civicstack.identity.constants import Level
 
 TEXT_FIELD_LABELS = {
     "title": gettext_lazy("Title"),
@@ -35,6 +36,29 @@ TEXT_FIELD_LABELS = {
     "what_you_need": gettext_lazy("What you need (one item on each line)"),
     "keywords": gettext_lazy("Search keywords (one on each line)"),
 }
+ASSURANCE_LEVELS = [
+    (
+        Level.LOW.value,
+        gettext_lazy("Low: a password is enough"),
+        gettext_lazy("For services that hold little personal information."),
+    ),
+    (
+        Level.SUBSTANTIAL.value,
+        gettext_lazy("Substantial: a password and a second step"),
+        gettext_lazy(
+            "An authenticator app code or a passkey. For services about money, benefits, "
+            "tax or personal records."
+        ),
+    ),
+    (
+        Level.HIGH.value,
+        gettext_lazy("High: a passkey and a checked identity"),
+        gettext_lazy(
+            "The person's identity has been checked against a document, and they use a "
+            "passkey. For services with legal effect."
+        ),
+    ),
+]
 LONG_FIELDS = {"description", "eligibility", "how_to_apply", "what_you_need", "keywords"}
 
 
@@ -108,7 +132,7 @@ def _form_fields(values: dict[str, Any], errors: dict[str, list[Any]]) -> list[d
     return fields
 
 
-def _content_from_post(request: HttpRequest) -> dict[str, Any]:
+def _content_from_post(request: HttpRequest, *, assurance_level: str) -> dict[str, Any]:
     content: dict[str, Any] = {}
     for name in SERVICE_TEXT_FIELDS:
         for language in ("en", "cy"):
@@ -119,6 +143,8 @@ def _content_from_post(request: HttpRequest) -> dict[str, Any]:
     content["fee_pence"] = request.POST.get("fee_pence", "")
     content["target_working_days"] = request.POST.get("target_working_days", "")
     content["channels"] = request.POST.getlist("channels")
+    # A form without the field (an older page still open) keeps the level as it is.
+    content["assurance_level"] = request.POST.get("assurance_level", assurance_level)
     content["topics"] = request.POST.getlist("topics")
     return content
 
@@ -131,7 +157,7 @@ def service_edit(request: HttpRequest, slug: str) -> HttpResponse:
     draft = catalogue.service_draft(service=service)
     errors: dict[str, list[Any]] = {}
     if request.method == "POST":
-        values = _content_from_post(request)
+        values = _content_from_post(request, assurance_level=service.assurance_level)
         try:
             catalogue_services.service_draft_save(
                 service=service,
@@ -171,6 +197,7 @@ def service_edit(request: HttpRequest, slug: str) -> HttpResponse:
             "errors": errors,
             "error_list": error_list,
             "channels": Channel.choices,
+            "assurance_levels": ASSURANCE_LEVELS,
             "topics": catalogue.topic_list(),
             "selected_channels": values.get("channels", []),
             "selected_topics": values.get("topics", []),

@@ -17,6 +17,7 @@ from civicstack.catalogue.constants import (
 )
 from civicstack.catalogue.models import CatalogueState, Service, Topic
 from civicstack.core.errors import ValidationFailed
+from civicstack.identity.constants import Level
 
 SLUG_PATTERN = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*", re.ASCII)
 
@@ -50,6 +51,7 @@ def service_content(service: Service) -> dict[str, Any]:
     content["fee_pence"] = service.fee_pence
     content["target_working_days"] = service.target_working_days
     content["channels"] = list(service.channels)
+    content["assurance_level"] = service.assurance_level
     content["topics"] = sorted(service.topics.values_list("slug", flat=True))
     return content
 
@@ -103,6 +105,13 @@ def clean_service_content(raw: dict[str, Any]) -> dict[str, Any]:
         errors["channels"] = [_("Select at least one way to apply")]
     else:
         content["channels"] = [c for c in Channel.values if c in channels]
+    # Older revisions have no level: they leave the service's level as it is.
+    if "assurance_level" in raw:
+        level = raw["assurance_level"]
+        if not isinstance(level, str) or level not in {candidate.value for candidate in Level}:
+            errors["assurance_level"] = [_("Select the level of assurance applicants need")]
+        else:
+            content["assurance_level"] = level
     topics = raw.get("topics", [])
     if not isinstance(topics, list) or not all(
         isinstance(t, str) and SLUG_PATTERN.fullmatch(t) for t in topics

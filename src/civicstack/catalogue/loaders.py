@@ -153,6 +153,7 @@ def _service_content(item: dict[str, Any]) -> dict[str, Any]:
     raw["fee_pence"] = item.get("fee_pence", 0)
     raw["target_working_days"] = item.get("target_working_days", 10)
     raw["channels"] = item.get("channels", ["online"])
+    raw["assurance_level"] = item.get("assurance_level", "low")
     raw["topics"] = item.get("topics", [])
     return clean_service_content(raw)
 

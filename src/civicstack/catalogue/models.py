@@ -11,6 +11,9 @@ from django.utils import translation
 
 from civicstack.catalogue.constants import ContentStatus, RevisionStatus, StepLogic
 from civicstack.core.models import BaseModel
+from civicstack.identity.constants import Level
+
+ASSURANCE_LEVEL_CHOICES = [(level.value, level.value) for level in Level]
 
 
 def localised(obj: Any, field: str, language: str | None = None) -> tuple[Any, str]:
@@ -108,6 +111,10 @@ class Service(Bilingual, BaseModel):
     fee_pence = models.PositiveIntegerField(default=0)
     target_working_days = models.PositiveIntegerField(default=10)
     channels = models.JSONField(default=list, blank=True)
+    # The level of assurance a session needs to apply online (identity.constants.Level).
+    assurance_level = models.CharField(
+        max_length=12, choices=ASSURANCE_LEVEL_CHOICES, default=Level.LOW.value
+    )
     topics = models.ManyToManyField(Topic, related_name="services", blank=True)
     life_events = models.ManyToManyField(LifeEvent, related_name="services", blank=True)
     published_at = models.DateTimeField(null=True, blank=True)

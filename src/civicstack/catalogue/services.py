@@ -119,6 +119,7 @@ def _apply_content(service: Service, content: dict[str, Any]) -> None:
     service.fee_pence = content["fee_pence"]
     service.target_working_days = content["target_working_days"]
     service.channels = content["channels"]
+    service.assurance_level = content.get("assurance_level", service.assurance_level)
 
 
 def service_publish(*, service: Service, actor: Any, reason: str = "") -> Service:

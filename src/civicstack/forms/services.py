@@ -72,6 +72,7 @@ from civicstack.forms.selectors import (
     form_lookups_forget,
     staff_may_edit_form,
 )
+from civicstack.identity.constants import Level
 from civicstack.notify.services import notification_send
 
 Service = Any  # catalogue's Service, reached only through catalogue.selectors
@@ -228,7 +229,9 @@ def draft_start(
     version = form.published_version
     definition = definition_of(version=version)
     signed_in = getattr(user, "is_authenticated", False)
-    if not signed_in and not definition.allow_anonymous:
+    if not signed_in and (
+        not definition.allow_anonymous or service.assurance_level != Level.LOW.value
+    ):
         raise PermissionDenied(_("Sign in to apply for this service."))
     answers: dict[str, Any] = {}
     if signed_in:

@@ -27,6 +27,8 @@ from civicstack.forms.constants import SESSION_DRAFTS, SESSION_PRECHECK
 from civicstack.forms.definition import FormDefinition, Page, Question
 from civicstack.forms.models import Draft
 from civicstack.forms.questions import FieldError, question_types
+from civicstack.identity import selectors as identity
+from civicstack.identity.constants import Level
 
 SESSION_APPLICATIONS = "forms.applications"
 RETURN_TO_CHECK = "check"
@@ -70,6 +72,24 @@ def _service(slug: str) -> Any:
     return service
 
 
+def _level_needed(service: Any) -> Level:
+    """Return the level of assurance the service needs to apply online (low if unset)."""
+    value = getattr(service, "assurance_level", Level.LOW.value)
+    return Level(value) if value in {level.value for level in Level} else Level.LOW
+
+
+def _level_redirect(request: HttpRequest, service: Any) -> HttpResponse | None:
+    """Return where to go first when this session is below the service's level, else None.
+
+    Anonymous people go to sign in and signed-in people to the step-up page; both come back
+    to this page. Services at low leave the sign-in rules to the form (allow_anonymous).
+    """
+    needed = _level_needed(service)
+    if needed == Level.LOW:
+        return None
+    return identity.level_required(request, needed, request.get_full_path())
+
+
 def _step_url(draft: Draft, ref: engine.PageRef | None, *, back_to_check: bool = False) -> str:
     if ref is None:
         return reverse("forms:check-answers", kwargs={"draft_id": draft.pk})
@@ -96,6 +116,7 @@ def start(request: HttpRequest, slug: str) -> HttpResponse:
         return render(request, "forms/not_online.html", {"service": service}, status=404)
     definition = selectors.definition_of(version=version)
     signed_in = request.user.is_authenticated
+    needed = _level_needed(service)
     first_url = (
         reverse("forms:precheck", kwargs={"slug": slug, "number": 1})
         if definition.precheck
@@ -109,6 +130,8 @@ def start(request: HttpRequest, slug: str) -> HttpResponse:
             "definition": definition,
             "language": current_language(),
             "signed_in": signed_in,
+            "anonymous_allowed": definition.allow_anonymous and needed == Level.LOW,
+            "level_needed": needed,
             "first_url": first_url,
             "sign_in_url": f"{reverse('accounts:sign-in')}?{urlencode({'next': request.path})}",
             "drafts": list(selectors.drafts_for_user(user=request.user).filter(service=service))
@@ -204,6 +227,9 @@ def begin(request: HttpRequest, slug: str) -> HttpResponse:
             return HttpResponseRedirect(
                 reverse("forms:precheck", kwargs={"slug": slug, "number": 1})
             )
+    step_up = _level_redirect(request, service)
+    if step_up is not None:
+        return step_up
     if not request.user.is_authenticated and not definition.allow_anonymous:
         return HttpResponseRedirect(
             f"{reverse('accounts:sign-in')}?{urlencode({'next': request.path})}"
@@ -760,6 +786,11 @@ def declaration(request: HttpRequest, draft_id: Any) -> HttpResponse:
             reverse("forms:confirmation", kwargs={"application_id": sent.pk})
         )
     draft = _draft(request, draft_id)
+    # Checked again before sending: the session may have been stepped up at the start and
+    # ended since, or the service's level raised while the draft was open.
+    step_up = _level_redirect(request, draft.service)
+    if step_up is not None:
+        return step_up
     definition = selectors.definition_of(version=draft.form_version)
     language = current_language()
     errors: list[FieldError] = []

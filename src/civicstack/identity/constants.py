@@ -51,3 +51,14 @@ LEVEL_LABELS: dict[Level, Promise] = {
     Level.SUBSTANTIAL: _("Substantial"),
     Level.HIGH: _("High"),
 }
+
+
+# --- Identity verification -------------------------------------------------------------------
+
+# Identity documents a verification may rest on.
+DOCUMENT_TYPES: dict[str, Promise] = {
+    "passport": _("Passport"),
+    "identity_card": _("National identity card"),
+    "residence_permit": _("Residence permit"),
+    "driving_licence": _("Driving licence (photocard)"),
+}

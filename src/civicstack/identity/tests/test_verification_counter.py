@@ -1,0 +1,209 @@
+"""Identity checks at a counter: who may record them, the confirmation step, the audit."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from civicstack.accounts.constants import Role
+from civicstack.accounts.models import StaffMembership
+from civicstack.accounts.tests.factories import AgencyFactory, UserFactory, staff_create
+from civicstack.core.errors import NotFound, PermissionDenied
+from civicstack.core.models import AuditEvent
+from civicstack.identity import selectors, services
+from civicstack.identity.models import IdentityVerification
+from civicstack.identity.tests.helpers import WITH_CODE, client_with
+
+pytestmark = pytest.mark.django_db
+
+URL = "/en/back-office/identity-checks"
+NEXT_YEAR = timezone.localdate() + dt.timedelta(days=365)
+
+
+def _data(**changes: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "document_type": "identity_card",
+        "issuing_country": "UTO",
+        "document_number": "AB 123 456",
+        "document_expires_on": NEXT_YEAR.isoformat(),
+        "national_identifier": "740812-1234",
+        "seen_document": "yes",
+    }
+    data.update(changes)
+    return data
+
+
+def _form(email: str, step: str, **changes: str) -> dict[str, str]:
+    form = {
+        "email": email,
+        "step": step,
+        "document_type": "identity_card",
+        "issuing_country": "uto",
+        "document_number": "AB 123 456",
+        "document_expires_on-day": str(NEXT_YEAR.day),
+        "document_expires_on-month": str(NEXT_YEAR.month),
+        "document_expires_on-year": str(NEXT_YEAR.year),
+        "national_identifier": "740812-1234",
+        "seen_document": "yes",
+    }
+    if step == "confirm":
+        form["confirm"] = "yes"
+    form.update(changes)
+    return form
+
+
+def _staff_client(staff: Any) -> Client:
+    return client_with(staff, WITH_CODE)
+
+
+def test_staff_record_a_counter_check_after_confirming() -> None:
+    """Find, details, confirm: only the confirmation records, with the staff member's agency."""
+    staff = staff_create(role=Role.SUPERVISOR)
+    person = UserFactory()
+    client = _staff_client(staff)
+    assert client.get(URL).status_code == 200
+    found = client.post(URL, {"email": person.email.upper(), "step": "find"})
+    assert found.status_code == 200
+    assert "Record the document you saw" in found.content.decode()
+    checked = client.post(URL, _form(person.email, "details"))
+    assert checked.status_code == 200
+    body = checked.content.decode()
+    assert "Check the details before you record them" in body
+    assert "AB123456" in body
+    assert not IdentityVerification.objects.exists()
+    done = client.post(URL, _form(person.email, "confirm"))
+    assert done.status_code == 302
+    record = IdentityVerification.objects.get()
+    assert record.user == person
+    assert record.verified_by == staff
+    assert record.verifier_role == Role.SUPERVISOR
+    assert record.verifier_agency == staff.memberships.get().agency
+    assert record.issuing_country == "UTO"
+    assert selectors.national_identifier(person) == "7408121234"
+    event = AuditEvent.objects.get(action="identity.verification_recorded")
+    assert event.actor_id == staff.pk
+    assert event.data["method"] == "counter"
+    assert event.data["person"] == str(person.pk)
+    assert "AB123456" not in str(event.data)
+
+
+def test_staff_cannot_verify_themselves() -> None:
+    """The page and the service both refuse a member of staff checking their own identity."""
+    staff = staff_create()
+    client = _staff_client(staff)
+    response = client.post(URL, _form(staff.email, "confirm"))
+    assert response.status_code == 200
+    assert "cannot check your own identity" in response.content.decode()
+    with pytest.raises(PermissionDenied):
+        services.identity_verification_record(
+            user=staff, method="counter", data=_data(), actor=staff
+        )
+    assert not IdentityVerification.objects.exists()
+
+
+def test_citizens_and_staff_without_an_agency_cannot_record() -> None:
+    """Only staff with a role in an agency may check documents."""
+    person = UserFactory()
+    citizen = UserFactory()
+    assert client_with(citizen, WITH_CODE).get(URL).status_code == 403
+    with pytest.raises(PermissionDenied):
+        services.identity_verification_record(
+            user=person, method="counter", data=_data(), actor=citizen
+        )
+    loner = staff_create()
+    StaffMembership.objects.filter(user=loner).delete()
+    assert _staff_client(loner).post(URL, _form(person.email, "confirm")).status_code == 403
+    with pytest.raises(PermissionDenied):
+        services.identity_verification_record(
+            user=person, method="counter", data=_data(), actor=loner
+        )
+    assert not IdentityVerification.objects.exists()
+
+
+def test_staff_need_their_second_factor_in_this_session() -> None:
+    """Without MFA in the session the counter sends staff to the second-factor set-up."""
+    staff = staff_create()
+    client = client_with(staff, ["pwd"], mfa=False)
+    response = client.post(URL, _form(UserFactory().email, "confirm"))
+    assert response.status_code == 302
+    assert "two-factor" in response["Location"]
+    assert not IdentityVerification.objects.exists()
+
+
+def test_staff_of_several_agencies_choose_one() -> None:
+    """With roles in two agencies, the agency must be chosen and must be one of theirs."""
+    staff = staff_create(role=Role.CASEWORKER)
+    second = AgencyFactory()
+    StaffMembership.objects.create(user=staff, agency=second, role=Role.AGENCY_ADMIN)
+    person = UserFactory()
+    client = _staff_client(staff)
+    missing = client.post(URL, _form(person.email, "details"))
+    assert missing.status_code == 200
+    assert "Select the agency you work for" in missing.content.decode()
+    foreign = client.post(URL, _form(person.email, "confirm", agency=str(AgencyFactory().pk)))
+    assert foreign.status_code == 200
+    assert "Select the agency you work for" in foreign.content.decode()
+    assert not IdentityVerification.objects.exists()
+    client.post(URL, _form(person.email, "confirm", agency=str(second.pk)))
+    record = IdentityVerification.objects.get()
+    assert (record.verifier_agency, record.verifier_role) == (second, Role.AGENCY_ADMIN)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"seen_document": ""}, "Confirm you have seen the original document"),
+        ({"document_type": "library_card"}, "Select the type of document"),
+        ({"issuing_country": "Utopia"}, "3-letter code"),
+        ({"document_number": ""}, "Enter the document number"),
+        ({"document_expires_on-year": "2001"}, "The document has expired"),
+        ({"document_expires_on-month": "13"}, "Enter a real date"),
+        ({"national_identifier": "12<34>"}, "personal identification number"),
+    ],
+)
+def test_each_bad_detail_is_shown_and_nothing_is_recorded(
+    changes: dict[str, str], message: str
+) -> None:
+    """Every problem is a form error, at the details and at the confirmation step."""
+    staff = staff_create()
+    person = UserFactory()
+    client = _staff_client(staff)
+    for step in ("details", "confirm"):
+        response = client.post(URL, _form(person.email, step, **changes))
+        assert response.status_code == 200
+        assert message in response.content.decode()
+    assert not IdentityVerification.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {},
+        {"step": "find"},
+        {"step": "find", "email": "nobody@example.org"},
+        {"step": "confirm", "email": "\x00" * 300},
+        {"step": "weird", "email": "x"},
+        {"step": "details", "email": "é" * 5000},
+    ],
+)
+def test_bad_requests_to_the_counter_are_never_a_500(data: dict[str, str]) -> None:
+    """Unknown people, missing and hostile values give the start page or an error."""
+    response = _staff_client(staff_create()).post(URL, data)
+    assert response.status_code == 200
+    assert not IdentityVerification.objects.exists()
+
+
+def test_an_inactive_person_cannot_be_verified() -> None:
+    """A disabled account is not found at the counter."""
+    person = UserFactory(is_active=False)
+    with pytest.raises(NotFound):
+        services.identity_verification_record(
+            user=person, method="counter", data=_data(), actor=staff_create()
+        )
+    response = _staff_client(staff_create()).post(URL, _form(person.email, "find"))
+    assert response.status_code == 200
+    assert "There is no account with that email address" in response.content.decode()
