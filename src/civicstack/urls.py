@@ -25,6 +25,7 @@ urlpatterns += i18n_patterns(
     path("", include("civicstack.portal.urls")),
     path("", include("civicstack.catalogue.urls")),
     path("account/", include("civicstack.accounts.urls")),
+    path("identity/", include("civicstack.identity.urls")),
     path("", include("civicstack.forms.urls")),
     path("", include("civicstack.cases.urls")),
     path("back-office/", include("civicstack.backoffice.urls")),

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from civicstack.backoffice import case_views, form_views, notify_views, views
+from civicstack.backoffice import case_views, form_views, notify_views, representation_views, views
 
 app_name = "backoffice"
 
@@ -169,5 +169,22 @@ urlpatterns += [
         "notifications/<uuid:sender_id>/settings",
         notify_views.sender_settings,
         name="notify-settings",
+    ),
+]
+
+# Representation: businesses and who may act for them (platform admins).
+urlpatterns += [
+    path("businesses", representation_views.business_index, name="businesses"),
+    path("businesses/new", representation_views.business_new, name="business-new"),
+    path("businesses/<uuid:business_id>", representation_views.business_detail, name="business"),
+    path(
+        "businesses/<uuid:business_id>/representatives/new",
+        representation_views.representative_new,
+        name="business-representative-new",
+    ),
+    path(
+        "businesses/<uuid:business_id>/representatives/<uuid:representation_id>/revoke",
+        representation_views.representative_revoke,
+        name="business-representative-revoke",
     ),
 ]
