@@ -246,7 +246,12 @@ def business_representation_delegate(
     if not representation.can_delegate or representation.delegated_from_id is not None:
         raise PermissionDenied(_("Your role does not let you give colleagues access."))
     email = _clean_email(colleague_email, "colleague_email")
-    latest = timezone.localdate(representation.expires_at) if representation.expires_at else None
+    # The last day the actor's own access covers (it ends at the start of the next day).
+    latest = (
+        timezone.localdate(representation.expires_at - timedelta(microseconds=1))
+        if representation.expires_at
+        else None
+    )
     expiry = validate_expiry(expires_on=expires_on, latest=latest)
     scope = validate_services(all_services=all_services, service_ids=service_ids)
     if not representation.all_services and (
@@ -293,9 +298,8 @@ def business_representation_revoke(
 ) -> BusinessRepresentation:
     """End a business representation (platform admins, or whoever delegated it)."""
     _require_signed_in(actor)
-    delegator = (
-        representation.delegated_from.person_id if representation.delegated_from_id else None
-    )
+    source = representation.delegated_from
+    delegator = source.person_id if source is not None else None
     if not (accounts.user_is_platform_admin(user=actor) or delegator == actor.pk):
         raise PermissionDenied()
     with transaction.atomic():
