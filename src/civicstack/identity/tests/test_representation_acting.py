@@ -176,7 +176,11 @@ def test_a_submission_while_acting_records_both_on_the_application_case_and_audi
     assert case.represented_mandate_id == str(mandate.pk)
     submitted = AuditEvent.objects.get(action="forms.application_submitted")
     assert submitted.actor_id == helper.pk
-    assert submitted.on_behalf_of == {"kind": "person", "id": str(giver.pk), "mandate": str(mandate.pk)}
+    assert submitted.on_behalf_of == {
+        "kind": "person",
+        "id": str(giver.pk),
+        "mandate": str(mandate.pk),
+    }
     # Events of requests made for oneself record nobody.
     given = AuditEvent.objects.get(action="identity.mandate_given")
     assert given.on_behalf_of is None
@@ -196,7 +200,11 @@ def test_changing_who_an_event_was_on_behalf_of_breaks_the_audit_log(
     act_for(client, mandate)
     client.post(STOP)
     stopped = AuditEvent.objects.get(action="identity.acting_stopped")
-    assert stopped.on_behalf_of == {"kind": "person", "id": str(giver.pk), "mandate": str(mandate.pk)}
+    assert stopped.on_behalf_of == {
+        "kind": "person",
+        "id": str(giver.pk),
+        "mandate": str(mandate.pk),
+    }
     assert audit_log_verify().ok
     AuditEvent.objects.filter(pk=stopped.pk).update(
         on_behalf_of={"kind": "person", "id": str(helper.pk), "mandate": str(mandate.pk)}

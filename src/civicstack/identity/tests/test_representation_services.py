@@ -71,7 +71,9 @@ def test_a_mandate_to_an_unknown_address_waits_for_an_account_with_it_confirmed(
     assert mandate.representative is None
     unconfirmed = UserFactory(email="newcomer@example.org", email_verified_at=None)
     assert selectors.acting_choices(user=unconfirmed) == []
-    assert selectors.acting_for_resolve(user=unconfirmed, kind="person", mandate_id=mandate.pk) is None
+    assert (
+        selectors.acting_for_resolve(user=unconfirmed, kind="person", mandate_id=mandate.pk) is None
+    )
     unconfirmed.email_verified_at = timezone.now()
     unconfirmed.save()
     choices = selectors.acting_choices(user=unconfirmed)
@@ -301,9 +303,10 @@ def test_a_representative_who_may_delegate_gives_a_colleague_access_within_their
     # The director's access ends: the colleague's goes with it.
     services.business_representation_revoke(actor=admin, representation=representation)
     assert selectors.acting_choices(user=colleague) == []
-    assert selectors.acting_for_resolve(
-        user=colleague, kind="business", mandate_id=delegated.pk
-    ) is None
+    assert (
+        selectors.acting_for_resolve(user=colleague, kind="business", mandate_id=delegated.pk)
+        is None
+    )
     assert BusinessRepresentation.objects.valid_at(timezone.now()).count() == 0
 
 
