@@ -4,30 +4,29 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('cases', '0004_decision_valid_until'),
+        ("cases", "0004_decision_valid_until"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='case',
-            name='represented_id',
+            model_name="case",
+            name="represented_id",
             field=models.CharField(blank=True, max_length=64),
         ),
         migrations.AddField(
-            model_name='case',
-            name='represented_kind',
+            model_name="case",
+            name="represented_kind",
             field=models.CharField(blank=True, max_length=20),
         ),
         migrations.AddField(
-            model_name='case',
-            name='represented_mandate_id',
+            model_name="case",
+            name="represented_mandate_id",
             field=models.CharField(blank=True, max_length=64),
         ),
         migrations.AddField(
-            model_name='case',
-            name='represented_name',
+            model_name="case",
+            name="represented_name",
             field=models.CharField(blank=True, max_length=200),
         ),
     ]

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('core', '0004_outbox_event'),
+        ("core", "0004_outbox_event"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='auditevent',
-            name='on_behalf_of',
+            model_name="auditevent",
+            name="on_behalf_of",
             field=models.JSONField(blank=True, null=True),
         ),
     ]
