@@ -162,7 +162,13 @@ class Application(BaseModel):
 
     class Meta:
         ordering = ["-submitted_at"]
-        indexes = [models.Index(fields=["applicant", "-submitted_at"])]
+        indexes = [
+            models.Index(fields=["applicant", "-submitted_at"]),
+            # Applications made on a person's behalf, for their dashboard.
+            models.Index(
+                fields=["represented_id", "-submitted_at"], name="application_represented"
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["idempotency_scope", "idempotency_key"],

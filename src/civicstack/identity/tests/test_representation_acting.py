@@ -185,6 +185,17 @@ def test_a_submission_while_acting_records_both_on_the_application_case_and_audi
     given = AuditEvent.objects.get(action="identity.mandate_given")
     assert given.on_behalf_of is None
     assert audit_log_verify().ok
+    # Both see it on their dashboards: the representative as theirs, sent on her behalf;
+    # the person it was made for, with who sent it.
+    mine = body(client.get("/en/applications/"))
+    assert application.reference in mine
+    assert "On behalf of Gwen Giver" in mine
+    hers = body(signed_in(giver).get("/en/applications/"))
+    assert "Applications made for you by someone you gave permission to" in hers
+    assert application.reference in hers
+    assert "Huw Helper" in hers
+    stranger = body(signed_in(UserFactory()).get("/en/applications/"))
+    assert application.reference not in stranger
     # The caseworker sees who submitted it, for whom.
     caseworker = staff_create(role=Role.CASEWORKER, agency=service.agency)
     page = body(signed_in(caseworker).get(f"/en/back-office/cases/{case.pk}"))
