@@ -6,10 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.test import RequestFactory
+from django.test import Client, RequestFactory
 from django.utils import timezone
 
-from civicstack.accounts.constants import Role
+from civicstack.accounts.constants import API_SCOPE_CASES_READ, Role
+from civicstack.accounts.services import api_key_create
 from civicstack.accounts.tests.factories import UserFactory, staff_create
 from civicstack.cases.models import Case
 from civicstack.cases.services import case_open_for_application
@@ -200,6 +201,26 @@ def test_a_submission_while_acting_records_both_on_the_application_case_and_audi
     caseworker = staff_create(role=Role.CASEWORKER, agency=service.agency)
     page = body(signed_in(caseworker).get(f"/en/back-office/cases/{case.pk}"))
     assert "Submitted by Huw Helper on behalf of Gwen Giver" in page
+    # And so does the agency's system, through the case API.
+    _key, secret = api_key_create(
+        agency=service.agency,
+        name="Case tool",
+        scopes=[API_SCOPE_CASES_READ],
+        user=caseworker,
+        actor=None,
+    )
+    detail = Client().get(
+        f"/api/v1/cases/{case.pk}",
+        {"purpose": "eligibility-check"},
+        headers={"Authorization": f"Bearer {secret}"},
+    )
+    assert detail.status_code == 200, detail.content
+    assert detail.json()["applicant"]["on_behalf_of"] == {
+        "type": "person",
+        "id": str(giver.pk),
+        "name": "Gwen Giver",
+        "mandate": str(mandate.pk),
+    }
 
 
 def test_changing_who_an_event_was_on_behalf_of_breaks_the_audit_log(
