@@ -11,6 +11,7 @@ from django.contrib.sessions.backends.base import SessionBase
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
@@ -344,6 +345,17 @@ def mandate_give(
     if representative is not None and representative.pk == actor.pk:
         raise _field_error("representative_email", _("You cannot give permission to yourself"))
     now = timezone.now()
+    same_person = Q(representative_email__iexact=email)
+    if representative is not None:
+        same_person |= Q(representative=representative)
+    if Mandate.objects.valid_at(now).filter(same_person, giver=actor).exists():
+        raise _field_error(
+            "representative_email",
+            _(
+                "You have already given this person permission. To change it, withdraw it "
+                "and give it again"
+            ),
+        )
     with transaction.atomic():
         mandate = Mandate.objects.create(
             giver=actor,

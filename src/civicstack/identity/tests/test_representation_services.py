@@ -80,6 +80,25 @@ def test_a_mandate_to_an_unknown_address_waits_for_an_account_with_it_confirmed(
     assert [c.mandate_id for c in choices] == [str(mandate.pk)]
 
 
+def test_a_second_mandate_to_the_same_person_is_refused_while_the_first_holds(
+    giver: Any, helper: Any
+) -> None:
+    """One mandate per pair at a time (so the representative never sees the giver twice);
+    once it ends, a new one may be given."""
+    first = give(giver, helper.email)
+    with pytest.raises(ValidationFailed) as caught:
+        give(giver, "Huw@Example.org", expires_on=in_days(5))
+    assert "already given this person permission" in str(
+        caught.value.field_errors["representative_email"][0]
+    )
+    services.mandate_revoke(actor=giver, mandate=first)
+    give(giver, helper.email)
+    assert Mandate.objects.count() == 2
+    # Someone else may give the same person a mandate of their own.
+    give(UserFactory(), helper.email)
+    assert len(selectors.acting_choices(user=helper)) == 2
+
+
 def test_you_cannot_give_yourself_a_mandate(giver: Any) -> None:
     """A mandate to one's own address (in any case) is refused and nothing is stored."""
     with pytest.raises(ValidationFailed) as caught:
