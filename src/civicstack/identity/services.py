@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import Q
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
@@ -53,6 +53,10 @@ def _field_error(name: str, message: str | Promise) -> ValidationFailed:
     return ValidationFailed(field_errors={name: [message]})
 
 
+def _page_language() -> str:
+    return "cy" if (translation.get_language() or "en").startswith("cy") else "en"
+
+
 def _latest_expiry(today: date) -> date:
     try:
         return today.replace(year=today.year + MANDATE_MAX_YEARS)
@@ -84,7 +88,7 @@ def validate_expiry(
         raise _field_error(
             field,
             _("The date the permission ends must be on or before %(date)s")
-            % {"date": long_date(latest, "en")},
+            % {"date": long_date(latest, _page_language())},
         )
     return expires_on
 
@@ -143,6 +147,8 @@ def business_register(
         errors["name"] = [_("Enter the business's name")]
     elif len(clean_name) > 200:
         errors["name"] = [_("The name must be 200 characters or fewer")]
+    elif any(ord(char) < 32 or ord(char) == 127 for char in clean_name):
+        errors["name"] = [_("Enter the name without control characters")]
     if not _REGISTRATION_NUMBER.match(number):
         errors["registration_number"] = [
             _("Enter the company number: 2 to 20 letters and digits, like 01234567")

@@ -5,37 +5,38 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0005_api_key_user'),
-        ('catalogue', '0004_catalogue_state_token'),
-        ('forms', '0003_application_decided_status'),
+        ("accounts", "0005_api_key_user"),
+        ("catalogue", "0004_catalogue_state_token"),
+        ("forms", "0003_application_decided_status"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='application',
-            name='represented_id',
+            model_name="application",
+            name="represented_id",
             field=models.CharField(blank=True, max_length=64),
         ),
         migrations.AddField(
-            model_name='application',
-            name='represented_kind',
+            model_name="application",
+            name="represented_kind",
             field=models.CharField(blank=True, max_length=20),
         ),
         migrations.AddField(
-            model_name='application',
-            name='represented_mandate_id',
+            model_name="application",
+            name="represented_mandate_id",
             field=models.CharField(blank=True, max_length=64),
         ),
         migrations.AddField(
-            model_name='application',
-            name='represented_name',
+            model_name="application",
+            name="represented_name",
             field=models.CharField(blank=True, max_length=200),
         ),
         migrations.AddIndex(
-            model_name='application',
-            index=models.Index(fields=['represented_id', '-submitted_at'], name='application_represented'),
+            model_name="application",
+            index=models.Index(
+                fields=["represented_id", "-submitted_at"], name="application_represented"
+            ),
         ),
     ]

@@ -290,6 +290,8 @@ def test_staff_who_are_not_platform_admins_and_citizens_are_refused() -> None:
         {"name": "x" * 500, "registration_number": "1" * 100},
         {"name": "Acme", "registration_number": "01 23", "agency": "not-an-agency"},
         {"name": "\x00", "registration_number": "\x00"},
+        {"name": "Acme\x00Ltd", "registration_number": "01234567"},
+        {"name": "Acme\x1bLtd", "registration_number": "01234567"},
     ],
 )
 def test_bad_business_input_is_a_clear_error(data: dict[str, str]) -> None:
