@@ -176,6 +176,17 @@ def business_register(
     return business
 
 
+def _business_access_email(*, person: Any, business: Business) -> None:
+    email_send_on_commit(
+        template_dir=EMAIL_TEMPLATES,
+        name="business_access_given",
+        to=person.email,
+        context={"business": business.name},
+        preferred=person.preferred_language,
+        link=("identity:acting-choose", {}),
+    )
+
+
 def business_representation_add(
     *,
     actor: Any,
@@ -228,6 +239,7 @@ def business_representation_add(
                 "can_delegate": bool(can_delegate),
             },
         )
+        _business_access_email(person=person, business=business)
     return representation
 
 
@@ -297,6 +309,7 @@ def business_representation_delegate(
                 "services": scope or ["all"],
             },
         )
+        _business_access_email(person=colleague, business=representation.business)
     return delegated
 
 

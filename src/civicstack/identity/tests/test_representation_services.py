@@ -243,8 +243,15 @@ def _business_with_director(*, can_delegate: bool, expires_on: Any = None) -> tu
     return admin, director, representation
 
 
-def test_an_admin_records_a_representative_who_can_then_act_for_the_business() -> None:
-    admin, director, representation = _business_with_director(can_delegate=False)
+def test_an_admin_records_a_representative_who_can_then_act_for_the_business(
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    mail.outbox = []
+    with django_capture_on_commit_callbacks(execute=True):
+        admin, director, representation = _business_with_director(can_delegate=False)
+    assert [m.to for m in mail.outbox] == [[director.email]]
+    assert "You can now act for Acme Widgets Ltd" in mail.outbox[0].subject
+    assert "/identity/representation/act-for/" in mail.outbox[0].body
     choices = selectors.acting_choices(user=director)
     assert [(c.kind, c.name, c.mandate_id) for c in choices] == [
         ("business", "Acme Widgets Ltd", str(representation.pk))
