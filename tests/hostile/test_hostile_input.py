@@ -27,7 +27,7 @@ from tests.hostile.crawler import HostileCrawler
 # Which identity gets the full set of payloads on which pages; everyone else gets a sample.
 AUDIENCE = {
     "anonymous": ("portal:", "catalogue:", "accounts:", "health-", "api-forms:", "openapi"),
-    "citizen": ("accounts:", "forms:", "documents:"),
+    "citizen": ("accounts:", "forms:", "documents:", "identity:"),
     "staff": ("backoffice:",),
     "platform_admin": ("admin:",),
 }

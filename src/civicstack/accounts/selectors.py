@@ -235,3 +235,10 @@ def api_keys_for_agency(*, agency: Agency) -> QuerySet[ApiKey]:
     return (
         ApiKey.objects.filter(agency=agency).select_related("user").order_by("revoked_at", "name")
     )
+
+
+def user_with_confirmed_email(*, email: str) -> User | None:
+    """Return the active person whose confirmed email address is ``email`` (any case), or None."""
+    return User.objects.filter(
+        email__iexact=email.strip(), is_active=True, email_verified_at__isnull=False
+    ).first()

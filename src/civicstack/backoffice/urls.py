@@ -5,6 +5,7 @@ from civicstack.backoffice import (
     form_views,
     identity_counter_views,
     notify_views,
+    representation_views,
     views,
 )
 
@@ -181,4 +182,21 @@ urlpatterns += [
 # Identity checks in person, at a counter.
 urlpatterns += [
     path("identity-checks", identity_counter_views.identity_counter, name="identity-counter"),
+]
+
+# Representation: businesses and who may act for them (platform admins).
+urlpatterns += [
+    path("businesses", representation_views.business_index, name="businesses"),
+    path("businesses/new", representation_views.business_new, name="business-new"),
+    path("businesses/<uuid:business_id>", representation_views.business_detail, name="business"),
+    path(
+        "businesses/<uuid:business_id>/representatives/new",
+        representation_views.representative_new,
+        name="business-representative-new",
+    ),
+    path(
+        "businesses/<uuid:business_id>/representatives/<uuid:representation_id>/revoke",
+        representation_views.representative_revoke,
+        name="business-representative-revoke",
+    ),
 ]

@@ -300,6 +300,17 @@ def case_detail(view: selectors.CaseView) -> dict[str, Any]:
             "name": case.applicant_name,
             "email": case.applicant_email,
             "representative": case.representative or None,
+            # The party the applicant acted for (a business or a person who gave a mandate).
+            "on_behalf_of": (
+                {
+                    "type": case.represented_kind,
+                    "id": case.represented_id,
+                    "name": case.represented_name,
+                    "mandate": case.represented_mandate_id,
+                }
+                if case.represented_kind
+                else None
+            ),
         },
         "answers": case.answers if isinstance(case.answers, dict) else {},
         "workflow": {
@@ -694,12 +705,23 @@ def _openapi() -> dict[str, Any]:
         "service_name": _object(["en", "cy"], {"en": _STRING, "cy": _STRING}),
         "language": _STRING,
         "applicant": _object(
-            ["user_id", "name", "email", "representative"],
+            ["user_id", "name", "email", "representative", "on_behalf_of"],
             {
                 "user_id": _nullable(_UUID),
                 "name": _STRING,
                 "email": _STRING,
                 "representative": _nullable({"type": "string"}),
+                "on_behalf_of": _nullable(
+                    _object(
+                        ["type", "id", "name", "mandate"],
+                        {
+                            "type": {"type": "string", "enum": ["person", "business"]},
+                            "id": _STRING,
+                            "name": _STRING,
+                            "mandate": _STRING,
+                        },
+                    )
+                ),
             },
         ),
         "answers": {"type": "object"},

@@ -112,6 +112,11 @@ class Case(BaseModel):
     applicant_name = models.CharField(max_length=200, blank=True)
     applicant_email = models.EmailField(blank=True)
     representative = models.CharField(max_length=200, blank=True)
+    # The party the applicant acted for, copied from the application (see forms).
+    represented_kind = models.CharField(max_length=20, blank=True)
+    represented_id = models.CharField(max_length=64, blank=True)
+    represented_name = models.CharField(max_length=200, blank=True)
+    represented_mandate_id = models.CharField(max_length=64, blank=True)
     language = models.CharField(max_length=5, default="en")
     answers = models.JSONField(default=dict)
     status = models.CharField(max_length=20, choices=CaseStatus.choices, default=CaseStatus.NEW)

@@ -358,6 +358,10 @@ def _case_open(application: Any) -> Case:
                 if application.submitted_by_agency_id and application.submitted_by_agency
                 else ""
             ),
+            represented_kind=application.represented_kind,
+            represented_id=application.represented_id,
+            represented_name=application.represented_name,
+            represented_mandate_id=application.represented_mandate_id,
             language=application.language,
             answers=application.answers,
             process_version=process,

@@ -84,6 +84,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "civicstack.accounts.middleware.SessionPolicyMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Whom the signed-in person acts for: re-checked on every request, given to the audit log.
+    "civicstack.identity.acting.ActingForMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "civicstack.core.middleware.ErrorPageMiddleware",
 ]
@@ -104,6 +106,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "civicstack.portal.context_processors.site",
                 "civicstack.accounts.context_processors.account",
+                "civicstack.identity.acting.acting_banner",
             ],
             "string_if_invalid": "",
         },

@@ -45,8 +45,13 @@ def canonical_bytes(
     request_id: str,
     channel: str,
     data: Any,
+    on_behalf_of: dict[str, str] | None = None,
 ) -> bytes:
-    """Return the bytes that are hashed for one event (stable across databases)."""
+    """Return the bytes that are hashed for one event (stable across databases).
+
+    ``on_behalf_of`` is in the document only when set, so events recorded before it existed
+    keep the bytes (and leaf hashes) they were written with.
+    """
     document = {
         "v": FORMAT_VERSION,
         "sequence": sequence,
@@ -62,6 +67,8 @@ def canonical_bytes(
         "channel": channel,
         "data": data,
     }
+    if on_behalf_of is not None:
+        document["on_behalf_of"] = on_behalf_of
     return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
@@ -80,6 +87,7 @@ def event_bytes(event: AuditEvent) -> bytes:
         request_id=event.request_id,
         channel=event.channel,
         data=event.data,
+        on_behalf_of=event.on_behalf_of,
     )
 
 
@@ -121,7 +129,8 @@ def audit_event_record(
 
     ``actor`` is the person acting (None for the system); ``obj`` the object acted on.
     Personal data belongs in the object's own tables, not in ``data``: record ids and
-    field names, not values.
+    field names, not values. When the request context says the actor is acting for
+    someone else, the event records that party too (``on_behalf_of``).
     """
     payload = data or {}
     _check_data(payload)
@@ -134,6 +143,7 @@ def audit_event_record(
     if actor is not None and getattr(actor, "is_authenticated", False):
         actor_id = str(actor.pk)
         actor_label = f"user:{actor.pk}"
+    on_behalf_of = context.represented.as_data() if context.represented is not None else None
     # No savepoint: the event belongs to the caller's transaction and rolls back with it,
     # and a savepoint would cost two more statements on every audited change.
     with transaction.atomic(savepoint=False):
@@ -152,6 +162,7 @@ def audit_event_record(
             request_id=context.request_id,
             channel=context.channel,
             data=payload,
+            on_behalf_of=on_behalf_of,
         )
         leaf = merkle.leaf_hash(content)
         event = AuditEvent.objects.create(
@@ -167,6 +178,7 @@ def audit_event_record(
             request_id=context.request_id,
             channel=context.channel,
             data=payload,
+            on_behalf_of=on_behalf_of,
             leaf_hash=leaf,
         )
         frontier = _frontier_from_head(head)

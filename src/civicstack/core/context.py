@@ -9,13 +9,31 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
+class RepresentedParty:
+    """Whom the person acting represents, under which mandate (ids only, no personal data).
+
+    The kernel knows nothing of mandates: the app that manages them sets this on the
+    request context, and the audit log records it with every event of that request.
+    """
+
+    kind: str
+    party_id: str
+    mandate_id: str
+
+    def as_data(self) -> dict[str, str]:
+        """Return the party as the audit log stores it."""
+        return {"kind": self.kind, "id": self.party_id, "mandate": self.mandate_id}
+
+
+@dataclass(frozen=True)
 class RequestContext:
-    """Where the current action came from."""
+    """Where the current action came from, and on whose behalf (when acting for someone)."""
 
     request_id: str = ""
     ip_address: str = ""
     user_agent: str = ""
     channel: str = "system"
+    represented: RepresentedParty | None = None
 
 
 _SYSTEM = RequestContext()

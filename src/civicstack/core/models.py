@@ -57,6 +57,9 @@ class AuditEvent(models.Model):
     request_id = models.CharField(max_length=64, blank=True)
     channel = models.CharField(max_length=20, blank=True)
     data: models.JSONField[Any] = models.JSONField(default=dict, blank=True)
+    # Whom the actor was acting for ({"kind", "id", "mandate"}), when they were: hashed with
+    # the rest of the event, so it cannot be added, changed or removed unnoticed.
+    on_behalf_of: models.JSONField[Any] = models.JSONField(null=True, blank=True)
     leaf_hash = models.BinaryField(max_length=32)
 
     class Meta:

@@ -27,6 +27,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "forms/dashboard.html",
         {
             "applications": list(selectors.applications_for_user(user=request.user)[:100]),
+            "made_for_you": list(selectors.applications_made_for(user=request.user)[:100]),
             "drafts": list(selectors.drafts_for_user(user=request.user)[:50]),
         },
     )

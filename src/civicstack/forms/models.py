@@ -142,6 +142,13 @@ class Application(BaseModel):
     )
     submitted_at = models.DateTimeField()
     withdrawn_at = models.DateTimeField(null=True, blank=True)
+    # When the applicant acted for someone else (a business they represent, or a person who
+    # gave them a mandate): that party, as it was named when the application was sent. The
+    # applicant stays the person who acted.
+    represented_kind = models.CharField(max_length=20, blank=True)
+    represented_id = models.CharField(max_length=64, blank=True)
+    represented_name = models.CharField(max_length=200, blank=True)
+    represented_mandate_id = models.CharField(max_length=64, blank=True)
     # The draft an online application came from: a second submission of the same draft (a
     # double click, a retried POST) finds this row instead of making another.
     draft_id = models.UUIDField(null=True, blank=True, unique=True)
@@ -155,7 +162,13 @@ class Application(BaseModel):
 
     class Meta:
         ordering = ["-submitted_at"]
-        indexes = [models.Index(fields=["applicant", "-submitted_at"])]
+        indexes = [
+            models.Index(fields=["applicant", "-submitted_at"]),
+            # Applications made on a person's behalf, for their dashboard.
+            models.Index(
+                fields=["represented_id", "-submitted_at"], name="application_represented"
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["idempotency_scope", "idempotency_key"],

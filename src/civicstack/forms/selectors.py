@@ -204,6 +204,18 @@ def applications_for_user(*, user: Any) -> QuerySet[Application]:
     )
 
 
+def applications_made_for(*, user: Any) -> QuerySet[Application]:
+    """Return applications other people sent on ``user``'s behalf (under a mandate), newest
+    first: the person they were made for sees them too."""
+    if not getattr(user, "is_authenticated", False):
+        return Application.objects.none()
+    return (
+        Application.objects.filter(represented_kind="person", represented_id=str(user.pk))
+        .select_related("service", "applicant")
+        .order_by("-submitted_at")
+    )
+
+
 def application_for_user(*, application_id: UUID, user: Any) -> Application | None:
     """Return one of the person's applications (None for anyone else's)."""
     return (

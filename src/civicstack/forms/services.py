@@ -73,6 +73,7 @@ from civicstack.forms.selectors import (
     staff_may_edit_form,
 )
 from civicstack.identity.constants import Level
+from civicstack.identity.selectors import ActingFor
 from civicstack.notify.services import notification_send
 
 Service = Any  # catalogue's Service, reached only through catalogue.selectors
@@ -578,10 +579,12 @@ def _create_application(
     holder_keys: Collection[str],
     actor: Any,
     idempotency: tuple[str, str, str] | None = None,
+    represented: ActingFor | None = None,
 ) -> Application:
     """Create the application, attach its files and record the event (caller's transaction).
 
-    ``idempotency`` is the API's (scope, key, request hash), kept on the application.
+    ``idempotency`` is the API's (scope, key, request hash), kept on the application;
+    ``represented`` the party the applicant acted for, if any.
     """
     now = timezone.now()
     application_id = uuid4()
@@ -603,6 +606,10 @@ def _create_application(
         idempotency_scope=idempotency[0] if idempotency else "",
         idempotency_key=idempotency[1] if idempotency else None,
         request_hash=idempotency[2] if idempotency else "",
+        represented_kind=represented.kind if represented else "",
+        represented_id=represented.party_id if represented else "",
+        represented_name=represented.name[:200] if represented else "",
+        represented_mandate_id=represented.mandate_id if represented else "",
     )
     document_ids = [doc for _path, doc in engine.files_in_answers(definition, answers)]
     if document_ids:
@@ -627,6 +634,7 @@ def _create_application(
             "version": version.number,
             "channel": channel,
             "documents": len(document_ids),
+            **({"represented": represented.kind} if represented else {}),
         },
     )
     publish_durable(
@@ -683,12 +691,25 @@ def application_confirmation_notify(
     )
 
 
-def application_submit(*, draft: Draft, holder_keys: Collection[str], actor: Any) -> Application:
+def application_submit(
+    *,
+    draft: Draft,
+    holder_keys: Collection[str],
+    actor: Any,
+    represented: ActingFor | None = None,
+) -> Application:
     """Turn a complete draft into an application; a repeated call returns the same one.
 
     The draft id is the idempotency key of the online form: a double click or a browser
-    retry finds the application the first request made.
+    retry finds the application the first request made. ``represented`` is whom the
+    applicant is acting for (identity's ``acting_for``); a mandate that does not cover the
+    service is refused.
     """
+    if represented is not None and not represented.covers_service(str(draft.service_id)):
+        raise PermissionDenied(
+            _("Your permission to act for %(name)s does not cover this service.")
+            % {"name": represented.name}
+        )
     existing = Application.objects.filter(draft_id=draft.pk).first()
     if existing is not None:
         return existing
@@ -723,6 +744,7 @@ def application_submit(*, draft: Draft, holder_keys: Collection[str], actor: Any
                 draft_id=locked.pk,
                 holder_keys={*holder_keys, locked.holder},
                 actor=actor,
+                represented=represented,
             )
             # Files uploaded to the draft but no longer in its answers go with the draft.
             documents_services.documents_release(holder=locked.holder, actor=actor)

@@ -18,7 +18,13 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from civicstack.catalogue import selectors as catalogue
-from civicstack.core.errors import CivicstackError, NotFound, RateLimited, ValidationFailed
+from civicstack.core.errors import (
+    CivicstackError,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+    ValidationFailed,
+)
 from civicstack.documents import selectors as documents
 from civicstack.documents.constants import HOLDERS_SESSION_KEY as SESSION_DOCUMENT_HOLDERS
 from civicstack.forms import engine, selectors, services
@@ -62,13 +68,16 @@ def _draft(request: HttpRequest, draft_id: Any) -> Draft:
     )
     if draft is None:
         raise NotFound(_("This application has already been sent, has expired or is not yours."))
+    _check_mandate_covers(request, draft.service_id)
     return draft
 
 
-def _service(slug: str) -> Any:
+def _service(slug: str, request: HttpRequest | None = None) -> Any:
     service = catalogue.service_get(slug=slug)
     if service is None:
         raise NotFound()
+    if request is not None:
+        _check_mandate_covers(request, service.pk)
     return service
 
 
@@ -88,6 +97,19 @@ def _level_redirect(request: HttpRequest, service: Any) -> HttpResponse | None:
     if needed == Level.LOW:
         return None
     return identity.level_required(request, needed, request.get_full_path())
+
+
+def _check_mandate_covers(request: HttpRequest, service_id: Any) -> None:
+    """Refuse a service the mandate of whoever the person is acting for does not cover."""
+    acting = identity.acting_for(request)
+    if acting is not None and not acting.covers_service(str(service_id)):
+        raise PermissionDenied(
+            _(
+                "You are acting for %(name)s, and their permission does not cover this "
+                "service. To apply for yourself, stop acting for them first."
+            )
+            % {"name": acting.name}
+        )
 
 
 def _step_url(draft: Draft, ref: engine.PageRef | None, *, back_to_check: bool = False) -> str:
@@ -110,7 +132,7 @@ def _parse_step(definition: FormDefinition, answers: Mapping[str, Any], key: str
 
 def start(request: HttpRequest, slug: str) -> HttpResponse:
     """Show how to apply online, and the way in: sign in, or carry on without an account."""
-    service = _service(slug)
+    service = _service(slug, request)
     version = selectors.form_published_version(service=service)
     if version is None:
         return render(request, "forms/not_online.html", {"service": service}, status=404)
@@ -144,7 +166,7 @@ def start(request: HttpRequest, slug: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def precheck(request: HttpRequest, slug: str, number: int) -> HttpResponse:
     """Ask one "check if you can apply" question; stop people who are not eligible."""
-    service = _service(slug)
+    service = _service(slug, request)
     version = selectors.form_published_version(service=service)
     if version is None:
         raise NotFound()
@@ -195,7 +217,7 @@ def precheck(request: HttpRequest, slug: str, number: int) -> HttpResponse:
 
 def not_eligible(request: HttpRequest, slug: str) -> HttpResponse:
     """Say plainly that the person cannot apply, and why."""
-    service = _service(slug)
+    service = _service(slug, request)
     version = selectors.form_published_version(service=service)
     if version is None:
         raise NotFound()
@@ -215,7 +237,7 @@ def not_eligible(request: HttpRequest, slug: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def begin(request: HttpRequest, slug: str) -> HttpResponse:
     """Start a draft (after the pre-check, if the form has one) and go to its first page."""
-    service = _service(slug)
+    service = _service(slug, request)
     version = selectors.form_published_version(service=service)
     if version is None:
         raise NotFound()
@@ -797,7 +819,10 @@ def declaration(request: HttpRequest, draft_id: Any) -> HttpResponse:
     if request.method == "POST":
         try:
             application = services.application_submit(
-                draft=draft, holder_keys=_holder_keys(request, draft), actor=request.user
+                draft=draft,
+                holder_keys=_holder_keys(request, draft),
+                actor=request.user,
+                represented=identity.acting_for(request),
             )
         except ValidationFailed as error:
             incomplete = engine.first_incomplete(definition, draft.answers)

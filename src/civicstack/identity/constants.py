@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from django.db import models
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
@@ -62,3 +63,24 @@ DOCUMENT_TYPES: dict[str, Promise] = {
     "residence_permit": _("Residence permit"),
     "driving_licence": _("Driving licence (photocard)"),
 }
+# --- Acting for someone else (representation) ----------------------------------------------
+
+# The session key holding whom the signed-in person acts for: {"kind": "person" or
+# "business", "id": the mandate's or the business representation's id}. Every request checks
+# it again, so a revoked or expired mandate stops working at once.
+ACTING_FOR_SESSION_KEY = "civicstack_acting_for"
+# The two kinds of party a person can act for.
+PARTY_PERSON = "person"
+PARTY_BUSINESS = "business"
+# A mandate between people lasts at most this many years; the giver can always give another.
+MANDATE_MAX_YEARS = 3
+# The scope that covers every service.
+SCOPE_ALL_SERVICES = "all"
+
+
+class RepresentationRole(models.TextChoices):
+    """The capacity in which a person represents a business."""
+
+    DIRECTOR = "director", _("Director")
+    EMPLOYEE = "employee", _("Employee")
+    ACCOUNTANT = "accountant", _("Accountant or agent")

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib.auth import get_user_model
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
@@ -20,8 +24,21 @@ from civicstack.accounts.constants import (
     MFA_VERIFIED_KEY,
     Role,
 )
-from civicstack.identity.constants import DOCUMENT_TYPES, Level
-from civicstack.identity.models import IdentityVerification
+from civicstack.catalogue import selectors as catalogue
+from civicstack.identity.constants import (
+    ACTING_FOR_SESSION_KEY,
+    DOCUMENT_TYPES,
+    PARTY_BUSINESS,
+    PARTY_PERSON,
+    SCOPE_ALL_SERVICES,
+    Level,
+)
+from civicstack.identity.models import (
+    Business,
+    BusinessRepresentation,
+    IdentityVerification,
+    Mandate,
+)
 from civicstack.identity.verification import (
     VerificationMethod,
     method_allowed,
@@ -229,3 +246,249 @@ def verification_person_find(*, email: str) -> Any | None:
         return None
     user_model = get_user_model()
     return user_model.objects.filter(email=cleaned, is_active=True).first()
+
+
+# =============================================================================================
+# Representation: acting for someone else (businesses, mandates between people)
+# =============================================================================================
+
+_REQUEST_CACHE = "_civicstack_acting_for"
+
+
+@dataclass(frozen=True)
+class ActingFor:
+    """Whom the signed-in person is acting for, under which mandate, until when.
+
+    ``kind`` is "person" or "business"; ``party_id`` the represented person's or business's
+    id; ``mandate_id`` the id of the mandate (person) or business representation (business);
+    ``scopes`` is ``("all",)`` or the ids of the catalogue services covered.
+    """
+
+    kind: str
+    party_id: str
+    name: str
+    mandate_id: str
+    scopes: tuple[str, ...]
+    expires_at: datetime | None
+
+    def covers_service(self, service_id: str) -> bool:
+        """Return True when the mandate lets the representative use service ``service_id``."""
+        return SCOPE_ALL_SERVICES in self.scopes or str(service_id) in self.scopes
+
+    def as_claim(self) -> dict[str, Any]:
+        """Return the ``represents`` claim of ID tokens and userinfo."""
+        return {
+            "type": self.kind,
+            "id": self.party_id,
+            "name": self.name,
+            "mandate": self.mandate_id,
+            "scopes": list(self.scopes),
+            "expires_at": int(self.expires_at.timestamp()) if self.expires_at else None,
+        }
+
+
+def _person_name(user: Any) -> str:
+    return str(user.full_name or user.email)
+
+
+def acting_for_mandate(mandate: Mandate) -> ActingFor:
+    """Return what acting under a mandate between people looks like."""
+    return ActingFor(
+        kind=PARTY_PERSON,
+        party_id=str(mandate.giver_id),
+        name=_person_name(mandate.giver),
+        mandate_id=str(mandate.pk),
+        scopes=mandate.scopes,
+        expires_at=mandate.expires_at,
+    )
+
+
+def acting_for_representation(representation: BusinessRepresentation) -> ActingFor:
+    """Return what acting for a business under a representation looks like."""
+    return ActingFor(
+        kind=PARTY_BUSINESS,
+        party_id=str(representation.business_id),
+        name=representation.business.name,
+        mandate_id=str(representation.pk),
+        scopes=representation.scopes,
+        expires_at=representation.expires_at,
+    )
+
+
+def _parse_uuid(value: Any) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value))
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
+def _held_by(user: Any) -> Q:
+    """Return the filter of mandates ``user`` holds, or that wait for their confirmed address."""
+    held = Q(representative=user)
+    if user.email_verified_at is not None:
+        held |= Q(representative__isnull=True, representative_email__iexact=user.email)
+    return held
+
+
+def acting_for_resolve(*, user: Any, kind: Any, mandate_id: Any) -> ActingFor | None:
+    """Return the party ``user`` may act for under this mandate now, or None if they may not.
+
+    None when the mandate does not exist, is not the user's, has expired, was revoked or
+    renounced (or, for a delegated business representation, its source ended).
+    """
+    if not getattr(user, "is_authenticated", False):
+        return None
+    pk = _parse_uuid(mandate_id)
+    if pk is None:
+        return None
+    now = timezone.now()
+    if kind == PARTY_PERSON:
+        mandate = (
+            Mandate.objects.valid_at(now)
+            .select_related("giver")
+            .filter(_held_by(user), pk=pk)
+            .first()
+        )
+        return acting_for_mandate(mandate) if mandate is not None else None
+    if kind == PARTY_BUSINESS:
+        representation = (
+            BusinessRepresentation.objects.valid_at(now)
+            .select_related("business")
+            .filter(pk=pk, person=user)
+            .first()
+        )
+        return acting_for_representation(representation) if representation else None
+    return None
+
+
+def acting_for(request: HttpRequest) -> ActingFor | None:
+    """Return whom the person signed in to ``request`` is acting for, or None.
+
+    Checked against the database on every request (once; the answer is kept on the request
+    for as long as the session's choice is unchanged), so a mandate that expired or was
+    revoked stops working at once.
+    """
+    session = getattr(request, "session", None)
+    stored = session.get(ACTING_FOR_SESSION_KEY) if session is not None else None
+    if not isinstance(stored, dict):
+        return None
+    cached = getattr(request, _REQUEST_CACHE, None)
+    if cached is not None and cached[0] == stored:
+        return cached[1]  # type: ignore[no-any-return]
+    result = acting_for_resolve(
+        user=getattr(request, "user", None), kind=stored.get("kind"), mandate_id=stored.get("id")
+    )
+    setattr(request, _REQUEST_CACHE, (dict(stored), result))
+    return result
+
+
+def acting_choices(*, user: Any) -> list[ActingFor]:
+    """Return every party ``user`` may act for now: people, then businesses, by name."""
+    if not getattr(user, "is_authenticated", False):
+        return []
+    now = timezone.now()
+    people = [
+        acting_for_mandate(mandate)
+        for mandate in Mandate.objects.valid_at(now).filter(_held_by(user)).select_related("giver")
+    ]
+    businesses = [
+        acting_for_representation(representation)
+        for representation in BusinessRepresentation.objects.valid_at(now)
+        .filter(person=user)
+        .select_related("business")
+    ]
+    return sorted(people, key=lambda a: a.name.lower()) + sorted(
+        businesses, key=lambda a: a.name.lower()
+    )
+
+
+def mandates_given_by(*, user: Any) -> QuerySet[Mandate]:
+    """Return the mandates ``user`` gave, newest first (ended ones too)."""
+    return Mandate.objects.filter(giver=user).select_related("representative")
+
+
+def mandates_offered_to(*, user: Any) -> QuerySet[Mandate]:
+    """Return the mandates for ``user``, held or waiting for them by confirmed email address.
+
+    A mandate given to an address before anyone had an account with it waits, and is
+    offered to the person whose confirmed address it is.
+    """
+    if not getattr(user, "is_authenticated", False):
+        return Mandate.objects.none()
+    return Mandate.objects.filter(_held_by(user)).select_related("giver")
+
+
+def mandate_of_giver(*, user: Any, mandate_id: Any) -> Mandate | None:
+    """Return the mandate ``mandate_id`` if ``user`` gave it, else None."""
+    pk = _parse_uuid(mandate_id)
+    if pk is None or not getattr(user, "is_authenticated", False):
+        return None
+    return mandates_given_by(user=user).filter(pk=pk).first()
+
+
+def mandate_offered_to(*, user: Any, mandate_id: Any) -> Mandate | None:
+    """Return the mandate ``mandate_id`` if it is for ``user`` (held or waiting), else None."""
+    pk = _parse_uuid(mandate_id)
+    if pk is None:
+        return None
+    return mandates_offered_to(user=user).filter(pk=pk).first()
+
+
+def business_representations_of_person(*, user: Any) -> QuerySet[BusinessRepresentation]:
+    """Return the business representations ``user`` holds (ended ones too), newest first."""
+    return BusinessRepresentation.objects.filter(person=user).select_related(
+        "business", "delegated_from"
+    )
+
+
+def business_representation_of_person(
+    *, user: Any, representation_id: Any
+) -> BusinessRepresentation | None:
+    """Return ``user``'s business representation ``representation_id``, or None."""
+    pk = _parse_uuid(representation_id)
+    if pk is None or not getattr(user, "is_authenticated", False):
+        return None
+    return business_representations_of_person(user=user).filter(pk=pk).first()
+
+
+def business_list() -> QuerySet[Business]:
+    """Return every business on record, by name."""
+    return Business.objects.select_related("register_agency").order_by("name")
+
+
+def business_get(*, business_id: Any) -> Business | None:
+    """Return the business ``business_id``, or None."""
+    pk = _parse_uuid(business_id)
+    return business_list().filter(pk=pk).first() if pk is not None else None
+
+
+def representations_of_business(*, business: Business) -> QuerySet[BusinessRepresentation]:
+    """Return everyone who represents (or represented) ``business``, newest first."""
+    return BusinessRepresentation.objects.filter(business=business).select_related(
+        "person", "granted_by", "delegated_from"
+    )
+
+
+def representation_of_business(
+    *, business: Business, representation_id: Any
+) -> BusinessRepresentation | None:
+    """Return the representation ``representation_id`` of ``business``, or None."""
+    pk = _parse_uuid(representation_id)
+    if pk is None:
+        return None
+    return representations_of_business(business=business).filter(pk=pk).first()
+
+
+def services_for_mandates() -> QuerySet[Any]:
+    """Return the published services a mandate may be limited to, by title."""
+    return catalogue.service_list()
+
+
+def service_titles(*, service_ids: Iterable[str], language: str = "en") -> list[str]:
+    """Return the titles of the services with these ids (those that still exist), sorted."""
+    ids = [pk for pk in (_parse_uuid(value) for value in service_ids) if pk is not None]
+    if not ids:
+        return []
+    field = "title_cy" if language == "cy" else "title_en"
+    rows = catalogue.service_list().filter(pk__in=ids).values_list(field, "title_en")
+    return sorted(str(title or fallback) for title, fallback in rows)

@@ -2,20 +2,42 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Collection, Mapping
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
-from django.utils import timezone
+from django.contrib.sessions.backends.base import SessionBase
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone, translation
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
+from civicstack.accounts import selectors as accounts
 from civicstack.accounts import selectors as accounts_selectors
 from civicstack.accounts.constants import Role
 from civicstack.core.audit import audit_event_record
-from civicstack.core.errors import NotFound, PermissionDenied, ValidationFailed
+from civicstack.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from civicstack.core.mail import email_send_on_commit, long_date
 from civicstack.core.registry import PluginNotFound
-from civicstack.identity.models import IdentityVerification
+from civicstack.identity import selectors
+from civicstack.identity.constants import (
+    ACTING_FOR_SESSION_KEY,
+    MANDATE_MAX_YEARS,
+    PARTY_BUSINESS,
+    PARTY_PERSON,
+    RepresentationRole,
+)
+from civicstack.identity.models import (
+    Business,
+    BusinessRepresentation,
+    IdentityVerification,
+    Mandate,
+)
 from civicstack.identity.verification import (
     DocumentEvidence,
     document_number_hash,
@@ -193,3 +215,490 @@ def identity_verification_check(*, method: str, data: Mapping[str, Any]) -> Docu
     if not method_allowed(plugin):
         raise PermissionDenied(_("This check is for development only and is switched off here."))
     return plugin.check(data)
+
+
+# =============================================================================================
+# Representation: businesses, mandates between people, acting for someone else
+# =============================================================================================
+
+EMAIL_TEMPLATES = "identity/email"
+_REGISTRATION_NUMBER = re.compile(r"^[A-Z0-9]{2,20}$")
+_MAX_SERVICES = 200
+
+
+def _require_platform_admin(actor: Any) -> None:
+    if not accounts.user_is_platform_admin(user=actor):
+        raise PermissionDenied()
+
+
+def _require_signed_in(actor: Any) -> None:
+    if not getattr(actor, "is_authenticated", False) or not actor.is_active:
+        raise PermissionDenied()
+
+
+def _field_error(name: str, message: str | Promise) -> ValidationFailed:
+    return ValidationFailed(field_errors={name: [message]})
+
+
+def _page_language() -> str:
+    return "cy" if (translation.get_language() or "en").startswith("cy") else "en"
+
+
+def _latest_expiry(today: date) -> date:
+    try:
+        return today.replace(year=today.year + MANDATE_MAX_YEARS)
+    except ValueError:  # 29 February
+        return today.replace(year=today.year + MANDATE_MAX_YEARS, day=28)
+
+
+def _end_of_day(day: date) -> datetime:
+    """Return the first moment after ``day`` in local time: a mandate lasts the whole day."""
+    return timezone.make_aware(datetime.combine(day + timedelta(days=1), time.min))
+
+
+def validate_expiry(
+    *, expires_on: Any, field: str = "expires_on", latest: date | None = None
+) -> date:
+    """Validate an expiry date: required, not in the past, at most three years ahead."""
+    if not isinstance(expires_on, date) or isinstance(expires_on, datetime):
+        raise _field_error(field, _("Enter the date the permission ends"))
+    today = timezone.localdate()
+    if expires_on < today:
+        raise _field_error(field, _("The date the permission ends must be today or in the future"))
+    if expires_on > _latest_expiry(today):
+        raise _field_error(
+            field,
+            _("The date the permission ends must be within %(years)s years")
+            % {"years": MANDATE_MAX_YEARS},
+        )
+    if latest is not None and expires_on > latest:
+        raise _field_error(
+            field,
+            _("The date the permission ends must be on or before %(date)s")
+            % {"date": long_date(latest, _page_language())},
+        )
+    return expires_on
+
+
+def validate_services(*, all_services: bool, service_ids: Collection[Any]) -> list[str]:
+    """Validate a scope: all services, or at least one published service of the catalogue."""
+    if all_services:
+        return []
+    chosen = {str(value) for value in service_ids}
+    if not chosen:
+        raise _field_error("services", _("Select at least one service, or choose all services"))
+    if len(chosen) > _MAX_SERVICES:
+        raise _field_error("services", _("Select fewer services"))
+    known = {
+        str(pk)
+        for pk in selectors.services_for_mandates()
+        .filter(pk__in=[value for value in chosen if _is_uuid(value)])
+        .values_list("pk", flat=True)
+    }
+    if known != chosen:
+        raise _field_error("services", _("Select services from the list"))
+    return sorted(chosen)
+
+
+def _is_uuid(value: str) -> bool:
+    return selectors._parse_uuid(value) is not None
+
+
+def _clean_email(value: Any, field: str) -> str:
+    email = str(value or "").strip()
+    if not email:
+        raise _field_error(field, _("Enter an email address"))
+    if len(email) > 254:
+        raise _field_error(field, _("Email address must be 254 characters or fewer"))
+    try:
+        validate_email(email)
+    except DjangoValidationError:
+        raise _field_error(
+            field, _("Enter an email address in the correct format, like name@example.com")
+        ) from None
+    return email
+
+
+# --- Businesses (platform admins, in the back office) -----------------------------------------
+
+
+def business_register(
+    *, actor: Any, name: str, registration_number: str, register_agency: Any = None
+) -> Business:
+    """Record a business people may act for (platform admins only)."""
+    _require_platform_admin(actor)
+    clean_name = " ".join(str(name or "").split())
+    number = re.sub(r"\s+", "", str(registration_number or "")).upper()
+    errors: dict[str, list[str | Promise]] = {}
+    if not clean_name:
+        errors["name"] = [_("Enter the business's name")]
+    elif len(clean_name) > 200:
+        errors["name"] = [_("The name must be 200 characters or fewer")]
+    elif any(ord(char) < 32 or ord(char) == 127 for char in clean_name):
+        errors["name"] = [_("Enter the name without control characters")]
+    if not _REGISTRATION_NUMBER.match(number):
+        errors["registration_number"] = [
+            _("Enter the company number: 2 to 20 letters and digits, like 01234567")
+        ]
+    if errors:
+        raise ValidationFailed(field_errors=errors)
+    try:
+        with transaction.atomic():
+            business = Business.objects.create(
+                name=clean_name,
+                registration_number=number,
+                register_agency=register_agency,
+                created_by=actor,
+            )
+            audit_event_record(
+                action="identity.business_registered",
+                actor=actor,
+                obj=business,
+                data={"registration_number": number},
+            )
+    except IntegrityError:
+        raise _field_error(
+            "registration_number", _("A business with this company number is already recorded")
+        ) from None
+    return business
+
+
+def _business_access_email(*, person: Any, business: Business) -> None:
+    email_send_on_commit(
+        template_dir=EMAIL_TEMPLATES,
+        name="business_access_given",
+        to=person.email,
+        context={"business": business.name},
+        preferred=person.preferred_language,
+        link=("identity:acting-choose", {}),
+    )
+
+
+def business_representation_add(
+    *,
+    actor: Any,
+    business: Business,
+    person_email: str,
+    role: str,
+    all_services: bool = True,
+    service_ids: Collection[Any] = (),
+    can_delegate: bool = False,
+    expires_on: date | None = None,
+) -> BusinessRepresentation:
+    """Record that a person represents a business (platform admins only).
+
+    The person must have an account with a confirmed email address; ``expires_on`` is
+    optional (a director represents the business until revoked).
+    """
+    _require_platform_admin(actor)
+    email = _clean_email(person_email, "person_email")
+    if role not in RepresentationRole.values:
+        raise _field_error("role", _("Select the person's role"))
+    scope = validate_services(all_services=all_services, service_ids=service_ids)
+    if expires_on is not None:
+        validate_expiry(expires_on=expires_on)
+    person = accounts.user_with_confirmed_email(email=email)
+    if person is None:
+        raise _field_error(
+            "person_email", _("Nobody has an account with this confirmed email address")
+        )
+    with transaction.atomic():
+        representation = BusinessRepresentation.objects.create(
+            business=business,
+            person=person,
+            role=role,
+            all_services=all_services,
+            service_ids=scope,
+            can_delegate=bool(can_delegate),
+            valid_from=timezone.now(),
+            expires_at=_end_of_day(expires_on) if expires_on else None,
+            granted_by=actor,
+        )
+        audit_event_record(
+            action="identity.business_representation_added",
+            actor=actor,
+            obj=representation,
+            data={
+                "business": str(business.pk),
+                "person": str(person.pk),
+                "role": role,
+                "services": scope or ["all"],
+                "can_delegate": bool(can_delegate),
+            },
+        )
+        _business_access_email(person=person, business=business)
+    return representation
+
+
+def business_representation_delegate(
+    *,
+    actor: Any,
+    representation: BusinessRepresentation,
+    colleague_email: str,
+    all_services: bool,
+    service_ids: Collection[Any],
+    expires_on: Any,
+) -> BusinessRepresentation:
+    """Let a colleague act for the business, within the actor's own representation.
+
+    Only a representative whose representation is in force and allows delegation may; the
+    colleague gets no more services and no longer time than the actor has, cannot pass it
+    on, and loses it when the actor's representation ends.
+    """
+    _require_signed_in(actor)
+    now = timezone.now()
+    if representation.person_id != actor.pk or not representation.is_valid_at(now):
+        raise PermissionDenied()
+    if not representation.can_delegate or representation.delegated_from_id is not None:
+        raise PermissionDenied(_("Your role does not let you give colleagues access."))
+    email = _clean_email(colleague_email, "colleague_email")
+    # The last day the actor's own access covers (it ends at the start of the next day).
+    latest = (
+        timezone.localdate(representation.expires_at - timedelta(microseconds=1))
+        if representation.expires_at
+        else None
+    )
+    expiry = validate_expiry(expires_on=expires_on, latest=latest)
+    scope = validate_services(all_services=all_services, service_ids=service_ids)
+    if not representation.all_services and (
+        all_services or not set(scope) <= set(representation.scopes)
+    ):
+        raise _field_error("services", _("You can only give access to services you can use"))
+    colleague = accounts.user_with_confirmed_email(email=email)
+    if colleague is None:
+        raise _field_error(
+            "colleague_email",
+            _("Your colleague needs an account with this confirmed email address first"),
+        )
+    if colleague.pk == actor.pk:
+        raise _field_error("colleague_email", _("You cannot give access to yourself"))
+    with transaction.atomic():
+        delegated = BusinessRepresentation.objects.create(
+            business=representation.business,
+            person=colleague,
+            role=RepresentationRole.EMPLOYEE,
+            all_services=all_services,
+            service_ids=scope,
+            can_delegate=False,
+            valid_from=now,
+            expires_at=_end_of_day(expiry),
+            granted_by=actor,
+            delegated_from=representation,
+        )
+        audit_event_record(
+            action="identity.business_representation_delegated",
+            actor=actor,
+            obj=delegated,
+            data={
+                "business": str(representation.business_id),
+                "person": str(colleague.pk),
+                "from": str(representation.pk),
+                "services": scope or ["all"],
+            },
+        )
+        _business_access_email(person=colleague, business=representation.business)
+    return delegated
+
+
+def business_representation_revoke(
+    *, actor: Any, representation: BusinessRepresentation
+) -> BusinessRepresentation:
+    """End a business representation (platform admins, or whoever delegated it)."""
+    _require_signed_in(actor)
+    source = representation.delegated_from
+    delegator = source.person_id if source is not None else None
+    if not (accounts.user_is_platform_admin(user=actor) or delegator == actor.pk):
+        raise PermissionDenied()
+    with transaction.atomic():
+        locked = BusinessRepresentation.objects.select_for_update().get(pk=representation.pk)
+        if locked.revoked_at is not None:
+            raise Conflict(_("This access has already been removed."))
+        locked.revoked_at = timezone.now()
+        locked.revoked_by = actor
+        locked.save(update_fields=["revoked_at", "revoked_by", "updated_at"])
+        audit_event_record(
+            action="identity.business_representation_revoked",
+            actor=actor,
+            obj=locked,
+            data={"business": str(locked.business_id), "person": str(locked.person_id)},
+        )
+    return locked
+
+
+# --- Mandates between people ------------------------------------------------------------------
+
+
+def mandate_give(
+    *,
+    actor: Any,
+    representative_email: str,
+    all_services: bool,
+    service_ids: Collection[Any] = (),
+    expires_on: Any,
+) -> Mandate:
+    """Let another person act for the actor, for some or all services, until a date.
+
+    The person is named by email address; if nobody has an account with that confirmed
+    address yet, the mandate waits for them. An email tells them either way.
+    """
+    _require_signed_in(actor)
+    email = _clean_email(representative_email, "representative_email")
+    if email.lower() == actor.email.lower():
+        raise _field_error("representative_email", _("You cannot give permission to yourself"))
+    expiry = validate_expiry(expires_on=expires_on)
+    scope = validate_services(all_services=all_services, service_ids=service_ids)
+    representative = accounts.user_with_confirmed_email(email=email)
+    if representative is not None and representative.pk == actor.pk:
+        raise _field_error("representative_email", _("You cannot give permission to yourself"))
+    now = timezone.now()
+    same_person = Q(representative_email__iexact=email)
+    if representative is not None:
+        same_person |= Q(representative=representative)
+    if Mandate.objects.valid_at(now).filter(same_person, giver=actor).exists():
+        raise _field_error(
+            "representative_email",
+            _(
+                "You have already given this person permission. To change it, withdraw it "
+                "and give it again"
+            ),
+        )
+    with transaction.atomic():
+        mandate = Mandate.objects.create(
+            giver=actor,
+            representative=representative,
+            representative_email=email,
+            all_services=all_services,
+            service_ids=scope,
+            valid_from=now,
+            expires_at=_end_of_day(expiry),
+        )
+        audit_event_record(
+            action="identity.mandate_given",
+            actor=actor,
+            obj=mandate,
+            data={
+                "representative": str(representative.pk) if representative else "",
+                "waiting_for_account": representative is None,
+                "services": scope or ["all"],
+                "expires_on": expiry.isoformat(),
+            },
+        )
+        email_send_on_commit(
+            template_dir=EMAIL_TEMPLATES,
+            name="mandate_given",
+            to=email,
+            context={
+                "giver": actor.full_name or actor.email,
+                "expires_on": long_date(expiry, "en"),
+                "has_account": representative is not None,
+            },
+            preferred=representative.preferred_language if representative else "en",
+            link=("identity:acting-choose", {}),
+        )
+    return mandate
+
+
+def mandate_revoke(*, actor: Any, mandate: Mandate) -> Mandate:
+    """End a mandate the actor gave, at once; the representative is told by email."""
+    _require_signed_in(actor)
+    if mandate.giver_id != actor.pk:
+        raise PermissionDenied()
+    with transaction.atomic():
+        locked = Mandate.objects.select_for_update().get(pk=mandate.pk)
+        if locked.revoked_at is not None or locked.renounced_at is not None:
+            raise Conflict(_("This permission has already ended."))
+        locked.revoked_at = timezone.now()
+        locked.save(update_fields=["revoked_at", "updated_at"])
+        audit_event_record(
+            action="identity.mandate_revoked",
+            actor=actor,
+            obj=locked,
+            data={"representative": str(locked.representative_id or "")},
+        )
+        email_send_on_commit(
+            template_dir=EMAIL_TEMPLATES,
+            name="mandate_revoked",
+            to=locked.representative.email
+            if locked.representative
+            else locked.representative_email,
+            context={"giver": actor.full_name or actor.email},
+            preferred=locked.representative.preferred_language if locked.representative else "en",
+        )
+    return locked
+
+
+def mandate_renounce(*, actor: Any, mandate: Mandate) -> Mandate:
+    """Decline or give up a mandate given to the actor (held, or waiting for their address)."""
+    _require_signed_in(actor)
+    if selectors.mandate_offered_to(user=actor, mandate_id=mandate.pk) is None:
+        raise PermissionDenied()
+    with transaction.atomic():
+        locked = Mandate.objects.select_for_update().get(pk=mandate.pk)
+        if locked.revoked_at is not None or locked.renounced_at is not None:
+            raise Conflict(_("This permission has already ended."))
+        locked.renounced_at = timezone.now()
+        locked.representative = actor
+        locked.save(update_fields=["renounced_at", "representative", "updated_at"])
+        audit_event_record(
+            action="identity.mandate_renounced",
+            actor=actor,
+            obj=locked,
+            data={"giver": str(locked.giver_id)},
+        )
+    return locked
+
+
+# --- Acting for someone -----------------------------------------------------------------------
+
+
+def acting_start(
+    *, session: SessionBase, actor: Any, kind: Any, mandate_id: Any
+) -> selectors.ActingFor:
+    """Start acting for the party of a mandate the actor holds (checked now, and on every
+    request after)."""
+    _require_signed_in(actor)
+    acting = selectors.acting_for_resolve(user=actor, kind=kind, mandate_id=mandate_id)
+    if acting is None:
+        raise PermissionDenied(
+            _("You cannot act for them: the permission has ended or is not yours.")
+        )
+    with transaction.atomic():
+        if acting.kind == PARTY_PERSON:
+            # A mandate that waited for the actor's address becomes theirs when first used.
+            Mandate.objects.filter(pk=acting.mandate_id, representative__isnull=True).update(
+                representative=actor
+            )
+        audit_event_record(
+            action="identity.acting_started",
+            actor=actor,
+            object_type="identity.mandate"
+            if acting.kind == PARTY_PERSON
+            else "identity.businessrepresentation",
+            object_id=acting.mandate_id,
+            data={"kind": acting.kind, "party": acting.party_id},
+        )
+    session[ACTING_FOR_SESSION_KEY] = {"kind": acting.kind, "id": acting.mandate_id}
+    return acting
+
+
+def acting_stop(*, session: SessionBase, actor: Any, reason: str = "stopped") -> bool:
+    """Stop acting for anyone; return False when the session was not acting for anyone.
+
+    ``reason`` is "stopped" (the person chose to) or "ended" (the mandate is no longer valid).
+    """
+    stored = session.get(ACTING_FOR_SESSION_KEY)
+    if stored is None:
+        return False
+    session.pop(ACTING_FOR_SESSION_KEY, None)
+    kind = stored.get("kind") if isinstance(stored, dict) else ""
+    audit_event_record(
+        action="identity.acting_stopped",
+        actor=actor,
+        object_type="identity.mandate"
+        if kind == PARTY_PERSON
+        else "identity.businessrepresentation",
+        object_id=str(stored.get("id", ""))[:100] if isinstance(stored, dict) else "",
+        reason=reason,
+        data={"kind": kind if kind in (PARTY_PERSON, PARTY_BUSINESS) else ""},
+    )
+    return True
