@@ -18,6 +18,7 @@ from civicstack.accounts.constants import API_KEY_PREFIX, Role
 from civicstack.accounts.models import (
     Agency,
     ApiKey,
+    Passkey,
     RecoveryCode,
     StaffMembership,
     User,
@@ -235,3 +236,8 @@ def api_keys_for_agency(*, agency: Agency) -> QuerySet[ApiKey]:
     return (
         ApiKey.objects.filter(agency=agency).select_related("user").order_by("revoked_at", "name")
     )
+
+
+def passkeys_for(*, user: User) -> QuerySet[Passkey]:
+    """Return the person's passkeys, oldest first."""
+    return Passkey.objects.filter(user=user).order_by("created_at")
