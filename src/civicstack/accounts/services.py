@@ -1188,6 +1188,7 @@ def _passkey_assertion_check(
         handle = parsed.response.user_handle
         if handle is not None and handle != passkeys.user_handle(passkey.user_id):
             raise passkeys.PasskeyRefused(passkeys.PASSKEY_NOT_ACCEPTED)
+        verified: passkeys.VerifiedAssertion | None = None
         try:
             verified = passkeys.assertion_verify(
                 parsed=parsed,
@@ -1197,8 +1198,8 @@ def _passkey_assertion_check(
                 require_user_verification=require_user_verification,
             )
         except passkeys.CounterRegressed:
-            verified = None
-        else:
+            pass
+        if verified is not None:
             passkey.sign_count = verified.sign_count
             passkey.backup_state = verified.backup_state
             passkey.last_used_at = timezone.now()
