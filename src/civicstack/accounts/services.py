@@ -11,6 +11,7 @@ which serialises its appends, grow at will. Crossing a throttle limit is audited
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import secrets
@@ -1189,7 +1190,7 @@ def _passkey_assertion_check(
         if handle is not None and handle != passkeys.user_handle(passkey.user_id):
             raise passkeys.PasskeyRefused(passkeys.PASSKEY_NOT_ACCEPTED)
         verified: passkeys.VerifiedAssertion | None = None
-        try:
+        with contextlib.suppress(passkeys.CounterRegressed):
             verified = passkeys.assertion_verify(
                 parsed=parsed,
                 challenge=challenge,
@@ -1197,8 +1198,6 @@ def _passkey_assertion_check(
                 sign_count=passkey.sign_count,
                 require_user_verification=require_user_verification,
             )
-        except passkeys.CounterRegressed:
-            pass
         if verified is not None:
             passkey.sign_count = verified.sign_count
             passkey.backup_state = verified.backup_state

@@ -16,6 +16,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http.request import RawPostDataException
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -530,11 +531,13 @@ def sessions_sign_out_others(request: HttpRequest) -> HttpResponse:
 
 def _json_body(request: HttpRequest) -> dict[str, Any]:
     """Return the request's JSON object, or raise PasskeyRefused for anything else."""
+    if request.content_type != "application/json":
+        raise passkeys.PasskeyRefused(passkeys.PASSKEY_NOT_ACCEPTED)
     try:
         if len(request.body) > passkeys.MAX_CREDENTIAL_JSON:
             raise passkeys.PasskeyRefused(passkeys.PASSKEY_NOT_ACCEPTED)
         data = json.loads(request.body.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError, RequestDataTooBig) as exc:
+    except (ValueError, UnicodeDecodeError, RequestDataTooBig, RawPostDataException) as exc:
         raise passkeys.PasskeyRefused(passkeys.PASSKEY_NOT_ACCEPTED) from exc
     if not isinstance(data, dict):
         raise passkeys.PasskeyRefused(passkeys.PASSKEY_NOT_ACCEPTED)

@@ -620,3 +620,13 @@ def test_reauthenticate_adds_pwd_and_a_new_auth_time() -> None:
     assert client.session[AUTH_METHODS_KEY] == ["hwk", "user", "mfa", "pwd"]
     assert client.session[AUTH_TIME_KEY] > 1000
     assert AuditEvent.objects.filter(action="accounts.reauthenticated").count() == 1
+
+
+def test_a_form_post_instead_of_json_gets_a_clear_error() -> None:
+    """A form or multipart body (which the CSRF check has already read) is refused as JSON,
+    not a 500."""
+    client = Client()
+    _options(client, "accounts:sign-in-passkey-options")
+    response = client.post(reverse("accounts:sign-in-passkey"), {"credential": "x"})
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("We could not sign you in with that passkey")
