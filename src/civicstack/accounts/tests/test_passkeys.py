@@ -20,6 +20,7 @@ from civicstack.accounts.constants import (
     AUTH_METHODS_KEY,
     AUTH_TIME_KEY,
     MFA_VERIFIED_KEY,
+    Role,
 )
 from civicstack.accounts.models import Passkey, User
 from civicstack.accounts.tests.authenticator import SoftwareAuthenticator
@@ -630,3 +631,33 @@ def test_a_form_post_instead_of_json_gets_a_clear_error() -> None:
     response = client.post(reverse("accounts:sign-in-passkey"), {"credential": "x"})
     assert response.status_code == 400
     assert response.json()["error"].startswith("We could not sign you in with that passkey")
+
+
+def test_step_up_with_wrong_codes_is_throttled(settings: Any) -> None:
+    """Wrong step-up codes count against the account like wrong sign-in codes: after the
+    limit, even a right code is refused and the session is not raised."""
+    settings.ACCOUNT_THROTTLE_PER_ACCOUNT = 3
+    user = UserFactory()
+    client = Client()
+    sign_in(client, user)
+    TOTPDeviceFactory(user=user)
+    url = reverse("accounts:step-up-code")
+    for _ in range(3):
+        assert client.post(url, {"code": "000000"}).status_code == 200
+    response = client.post(url, {"code": totp_code_for(user)})
+    assert response.status_code == 200
+    assert client.session[AUTH_METHODS_KEY] == ["pwd"]
+    assert client.session[MFA_VERIFIED_KEY] is False
+
+
+def test_platform_admins_see_passkeys_by_name_only() -> None:
+    """The admin's person page lists passkeys by name, never the key or credential id."""
+    user, authenticator = _user_with_passkey()
+    platform = staff_create(role=Role.PLATFORM_ADMIN)
+    client = Client()
+    sign_in(client, platform)
+    page = client.get(reverse("admin:accounts_user_change", args=[user.pk]))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Phone" in html
+    assert authenticator.credential_id_b64 not in html
