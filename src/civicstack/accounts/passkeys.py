@@ -1,13 +1,14 @@
 """WebAuthn (passkeys): the relying party, challenges kept in the session, and checks.
 
-Built on py_webauthn. Nothing here writes to the database: the services decide what a
-verified ceremony means (a new passkey, a sign-in, a step-up) and store it. Challenges live
-in the session, one at a time, for five minutes, and are taken out before they are checked,
-so each works at most once.
+Built on py_webauthn. Nothing here writes models: the services decide what a verified
+ceremony means (a new passkey, a sign-in, a step-up) and store it. Challenges live in the
+session, one at a time, for five minutes, and are taken out before they are checked (and
+marked used in the shared cache), so each works at most once.
 """
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import time
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.sessions.backends.base import SessionBase
+from django.core.cache import cache
 from django.utils.translation import gettext_lazy as _
 from webauthn import (
     generate_authentication_options,
@@ -139,9 +141,15 @@ def challenge_take(session: SessionBase, *, purpose: Purpose, user_id: str = "")
     ):
         raise PasskeyRefused(CHALLENGE_EXPIRED)
     try:
-        return base64url_to_bytes(str(stored["challenge"]))
+        challenge = base64url_to_bytes(str(stored["challenge"]))
     except (ValueError, TypeError) as exc:
         raise PasskeyRefused(CHALLENGE_EXPIRED) from exc
+    # Two requests racing with the same session could both read the challenge before
+    # either saves the session; the shared cache's atomic add lets only the first use it.
+    used_key = "civicstack:accounts:webauthn-used:" + hashlib.sha256(challenge).hexdigest()
+    if not cache.add(used_key, 1, timeout=CHALLENGE_SECONDS + 60):
+        raise PasskeyRefused(CHALLENGE_EXPIRED)
+    return challenge
 
 
 # --- Options --------------------------------------------------------------------------

@@ -661,3 +661,24 @@ def test_platform_admins_see_passkeys_by_name_only() -> None:
     html = page.content.decode()
     assert "Phone" in html
     assert authenticator.credential_id_b64 not in html
+
+
+def test_a_challenge_cannot_be_used_by_two_racing_requests() -> None:
+    """Two requests that both read the session before either saved it cannot both use its
+    challenge: the first use is marked in the shared cache."""
+    _user, authenticator = _user_with_passkey()
+    client = Client()
+    options = _options(client, "accounts:sign-in-passkey-options")
+    stale_session = dict(client.session.items())
+    credential = authenticator.assertion(options, counter=0)
+    assert (
+        _post_json(client, "accounts:sign-in-passkey", {"credential": credential}).status_code
+        == 200
+    )
+    racing = Client()
+    session = racing.session
+    session.update(stale_session)
+    session.save()
+    response = _post_json(racing, "accounts:sign-in-passkey", {"credential": credential})
+    assert response.status_code == 400
+    assert _signed_in_user_id(racing) is None
