@@ -1,7 +1,8 @@
 """Account pages: sign-in, sign-up, email links, passwords, second factor and sessions.
 
 Views parse the form, call one service or selector and render; the rules are in
-``services``. Every page works without JavaScript.
+``services``. Every page works without JavaScript, except the passkey ceremonies (WebAuthn
+is a browser API): their pages say so, and the password and code routes stay beside them.
 """
 
 from __future__ import annotations
@@ -474,7 +475,7 @@ def mfa_recovery_codes(request: HttpRequest) -> HttpResponse:
 @sensitive_post_parameters("password")
 @_GET_POST
 def mfa_remove(request: HttpRequest) -> HttpResponse:
-    """Remove the authenticator app (citizens only; needs the password)."""
+    """Remove the authenticator app (needs the password; staff only if they have a passkey)."""
     user = _user(request)
     if user.mfa_required and not user.has_passkey:
         raise PermissionDenied(_("Staff accounts must keep an authenticator app or a passkey."))
