@@ -682,3 +682,17 @@ def test_a_challenge_cannot_be_used_by_two_racing_requests() -> None:
     response = _post_json(racing, "accounts:sign-in-passkey", {"credential": credential})
     assert response.status_code == 400
     assert _signed_in_user_id(racing) is None
+
+
+def test_second_factors_for_says_what_a_step_up_can_offer() -> None:
+    """The selector other apps use to offer the right step-up links."""
+    from django.contrib.auth.models import AnonymousUser
+
+    from civicstack.accounts.selectors import SecondFactors, second_factors_for
+
+    user, _authenticator = _user_with_passkey()
+    assert second_factors_for(user=user) == SecondFactors(authenticator_app=False, passkey=True)
+    TOTPDeviceFactory(user=user)
+    user = User.objects.get(pk=user.pk)
+    assert second_factors_for(user=user) == SecondFactors(authenticator_app=True, passkey=True)
+    assert second_factors_for(user=AnonymousUser()) == SecondFactors(False, False)
