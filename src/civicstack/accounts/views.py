@@ -574,14 +574,21 @@ def _with_next(name: str, next_url: str) -> str:
 @never_cache
 @login_required
 def passkeys_list(request: HttpRequest) -> HttpResponse:
-    """List the person's passkeys: name, when added, when last used."""
+    """List the person's passkeys: name, when added, when last used.
+
+    With ``?next=`` (from a step-up page) adding a passkey returns there afterwards.
+    """
     user = _user(request)
+    next_url = _safe_next(request, request.GET.get("next"))
+    add_url = reverse("accounts:passkey-add")
     return render(
         request,
         "accounts/passkeys.html",
         {
             "passkeys": selectors.passkeys_for(user=user),
             "staff_last": user.mfa_required and not user.has_totp,
+            "add_url": _with_next("accounts:passkey-add", next_url) if next_url else add_url,
+            "next": next_url,
         },
     )
 
@@ -590,8 +597,13 @@ def passkeys_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @_GET_POST
 def passkey_add(request: HttpRequest) -> HttpResponse:
-    """Add a passkey (needs a recent sign-in); the browser posts its new credential here."""
+    """Add a passkey (needs a recent sign-in); the browser posts its new credential here.
+
+    Afterwards the person goes to ``?next=`` when it is a local page, else their passkeys.
+    """
     user = _user(request)
+    next_url = _safe_next(request, request.GET.get("next"))
+    here = _with_next("accounts:passkey-add", next_url) if next_url else request.path
     if request.method == "POST":
         try:
             data = _json_body(request)
@@ -606,16 +618,18 @@ def passkey_add(request: HttpRequest) -> HttpResponse:
         except PermissionDenied as error:
             return _json_error(error.message, status=403)
         messages.success(request, _("Your passkey has been added."))
-        return JsonResponse({"redirect": reverse("accounts:passkeys")})
+        return JsonResponse({"redirect": next_url or reverse("accounts:passkeys")})
     if not services.session_recently_authenticated(request=request):
-        return HttpResponseRedirect(
-            _with_next("accounts:reauthenticate", reverse("accounts:passkey-add"))
-        )
+        return HttpResponseRedirect(_with_next("accounts:reauthenticate", here))
     form = forms.PasskeyNameForm(initial={"name": _("Passkey")})
     return render(
         request,
         "accounts/passkey_add.html",
-        {"form": form, "required": user.mfa_required and not user.has_mfa},
+        {
+            "form": form,
+            "required": user.mfa_required and not user.has_mfa,
+            "verify_url": here,
+        },
     )
 
 

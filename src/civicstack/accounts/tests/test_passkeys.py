@@ -696,3 +696,26 @@ def test_second_factors_for_says_what_a_step_up_can_offer() -> None:
     user = User.objects.get(pk=user.pk)
     assert second_factors_for(user=user) == SecondFactors(authenticator_app=True, passkey=True)
     assert second_factors_for(user=AnonymousUser()) == SecondFactors(False, False)
+
+
+def test_adding_a_passkey_from_a_step_up_page_returns_there() -> None:
+    """``?next=`` on the passkeys page is carried to the add page and followed afterwards;
+    an outside ``next`` is ignored."""
+    client = Client()
+    sign_in(client, UserFactory())
+    next_url = "/en/identity/step-up?level=high"
+    page = client.get(reverse("accounts:passkeys"), {"next": next_url}).content.decode()
+    add_url = reverse("accounts:passkey-add") + "?next=%2Fen%2Fidentity%2Fstep-up%3Flevel%3Dhigh"
+    assert f'href="{add_url}"' in page.replace("&amp;", "&")
+    options = _options(client, "accounts:passkey-add-options")
+    response = _post_json(
+        client, add_url, {"credential": SoftwareAuthenticator().register(options), "name": "A"}
+    )
+    assert response.json() == {"redirect": next_url}
+    options = _options(client, "accounts:passkey-add-options")
+    response = _post_json(
+        client,
+        reverse("accounts:passkey-add") + "?next=https://evil.example/",
+        {"credential": SoftwareAuthenticator().register(options), "name": "B"},
+    )
+    assert response.json() == {"redirect": reverse("accounts:passkeys")}
