@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import CDPSession, Page, expect
@@ -105,7 +106,7 @@ def test_a_passkey_as_the_second_factor_after_the_password(
     open_page: Callable[..., tuple[Page, BrowserLog]], demo_data: None, site_url: str
 ) -> None:
     """Once a citizen has a passkey, the password leads to the passkey step, which finishes
-    the sign-in."""
+    the sign-in; the passkey step-up page then confirms it is them and returns to ``next``."""
     page, log = open_page()
     _virtual_authenticator(page)
     _sign_in_with_password(page, log)
@@ -120,6 +121,13 @@ def test_a_passkey_as_the_second_factor_after_the_password(
     page.wait_for_url("**/en/account/")
     arrive(page, log, path="/en/account/")
     expect(page.get_by_role("heading", level=1)).to_have_text("Your account")
+
+    # Later, a page that needs a fresh check sends the person to the passkey step-up, which
+    # returns them where they were.
+    visit(page, log, "/en/account/confirm-it-is-you/passkey?next=/en/account/sessions")
+    page.get_by_role("main").get_by_role("button", name="Use a passkey").click()
+    page.wait_for_url(lambda url: urlsplit(url).path == "/en/account/sessions")
+    arrive(page, log, path="/en/account/sessions")
     assert_clean(log)
 
 
