@@ -762,7 +762,7 @@ def sign_in_code_passkey(request: HttpRequest) -> HttpResponse:
         return response
     if outcome.status == "ended":
         request.session.pop(_PENDING_NEXT_KEY, None)
-        messages.info(request, _("Your passkey could not be used too many times. Sign in again."))
+        messages.info(request, _("You tried too many times. Sign in again."))
         return JsonResponse({"redirect": reverse("accounts:sign-in")})
     return _json_error(passkeys.PASSKEY_NOT_ACCEPTED)
 

@@ -49,7 +49,9 @@ def totp_code_for(user: User) -> str:
     """Return a code the server will accept now (a step after the last one used)."""
     device = TOTPDevice.objects.get(user=user)
     now = totp_current_step()
-    for step in range(now - TOTP_DRIFT_STEPS, now + TOTP_DRIFT_STEPS + 1):
+    # The current step first: a code for the previous one would be refused if the clock
+    # passed a 30-second boundary before the server checked it (a rare, flaky failure).
+    for step in range(now, now + TOTP_DRIFT_STEPS + 1):
         if step > device.last_used_step:
             return totp_code_at(secret=device.secret, step=step)
     raise AssertionError("no unused time step left in the drift window")
