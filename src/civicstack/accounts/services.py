@@ -911,6 +911,10 @@ def mfa_remove(*, request: HttpRequest, user: User, password: str) -> None:
         raise NotFound()
     _reauthenticate(user=user, password=password)
     with transaction.atomic():
+        # Lock the passkeys as passkey_remove does, so the two cannot together leave a
+        # member of staff with neither.
+        if user.mfa_required and not list(Passkey.objects.select_for_update().filter(user=user)):
+            raise PermissionDenied(_("Staff accounts must keep an authenticator app or a passkey."))
         TOTPDevice.objects.filter(user=user).delete()
         RecoveryCode.objects.filter(user=user).delete()
         audit_event_record(action="accounts.mfa.removed", actor=user, obj=user)
@@ -1133,7 +1137,8 @@ def passkey_remove(*, request: HttpRequest, user: User, passkey_id: Any) -> None
         passkey = next((row for row in mine if str(row.pk) == str(passkey_id)), None)
         if passkey is None:
             raise NotFound()
-        if user.mfa_required and len(mine) == 1 and not user.has_totp:
+        has_app = TOTPDevice.objects.filter(user=user, confirmed_at__isnull=False).exists()
+        if user.mfa_required and len(mine) == 1 and not has_app:
             raise PermissionDenied(
                 _(
                     "Staff accounts must keep a passkey or an authenticator app. "
@@ -1150,7 +1155,7 @@ def passkey_remove(*, request: HttpRequest, user: User, passkey_id: Any) -> None
             object_id=passkey_pk,
             data={"user": str(user.pk)},
         )
-        if len(mine) == 1 and not user.has_totp:
+        if len(mine) == 1 and not has_app:
             request.session[MFA_VERIFIED_KEY] = False
         email_send_on_commit(
             name="passkey_removed",
