@@ -33,6 +33,7 @@ WATCHED_TABLES: list[tuple[str, str]] = [
     ("accounts.User", ""),
     ("accounts.TOTPDevice", "confirmed_at IS NOT NULL"),
     ("accounts.RecoveryCode", ""),
+    ("accounts.Passkey", ""),
     ("accounts.StaffMembership", ""),
     ("accounts.Agency", ""),
     ("catalogue.Topic", ""),

@@ -16,7 +16,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from civicstack.accounts import services
-from civicstack.accounts.models import Agency, StaffMembership, User
+from civicstack.accounts.models import Agency, Passkey, StaffMembership, User
 from civicstack.accounts.selectors import user_is_platform_admin
 from civicstack.core.errors import CivicstackError
 
@@ -54,6 +54,25 @@ class MembershipInline(admin.TabularInline):  # type: ignore[type-arg]
         return False
 
 
+class PasskeyInline(admin.TabularInline):  # type: ignore[type-arg]
+    """The person's passkeys by name and use; never the key or the credential id."""
+
+    model = Passkey
+    fields = ("name", "created_at", "last_used_at", "backup_eligible")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return user_is_platform_admin(user=request.user)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(User)
 class UserAdmin(PlatformAdminOnly):
     list_display = ("email", "full_name", "is_active", "is_staff", "email_verified_at")
@@ -75,10 +94,10 @@ class UserAdmin(PlatformAdminOnly):
         "has_mfa",
     )
     readonly_fields = fields
-    inlines = (MembershipInline,)
+    inlines = (MembershipInline, PasskeyInline)
     actions = ("disable_accounts", "enable_accounts")
 
-    @admin.display(boolean=True, description=_("authenticator app"))
+    @admin.display(boolean=True, description=_("second factor"))
     def has_mfa(self, obj: User) -> bool:
         """Show whether a second factor is set up (never the key)."""
         return obj.has_mfa

@@ -149,3 +149,18 @@ class PasswordForm(forms.Form):
     """The current password, to confirm a sensitive change."""
 
     password = _password_field(_("Enter your password"), max_length=_SIGN_IN_PASSWORD_MAX)
+
+
+class PasskeyNameForm(forms.Form):
+    """The name a person gives a passkey, so they can tell their passkeys apart."""
+
+    name = forms.CharField(
+        max_length=100,
+        error_messages={
+            "required": _("Enter a name for your passkey"),
+            "max_length": _("Name must be 100 characters or fewer"),
+            "null_characters_not_allowed": _(
+                "Name must only include letters, numbers, spaces and marks"
+            ),
+        },
+    )

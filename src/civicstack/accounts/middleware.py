@@ -25,7 +25,14 @@ __all__ = ["SESSION_SEEN_KEY", "SESSION_STARTED_KEY", "SessionPolicyMiddleware"]
 _SEEN_RESOLUTION = 60
 # Pages a member of staff may use before setting up their second factor.
 _MFA_SETUP_PAGES = frozenset(
-    {"accounts:mfa-setup", "accounts:mfa-recovery-codes", "accounts:sign-out"}
+    {
+        "accounts:mfa-setup",
+        "accounts:mfa-recovery-codes",
+        "accounts:sign-out",
+        "accounts:passkey-add",
+        "accounts:passkey-add-options",
+        "accounts:reauthenticate",
+    }
 )
 
 

@@ -74,10 +74,22 @@ class User(AbstractBaseUser, PermissionsMixin):
         return self.is_staff
 
     @property
-    def has_mfa(self) -> bool:
-        """Return True when a confirmed second factor exists."""
+    def has_totp(self) -> bool:
+        """Return True when a confirmed authenticator app exists."""
         device = getattr(self, "totp_device", None)
         return device is not None and device.confirmed_at is not None
+
+    @property
+    def has_passkey(self) -> bool:
+        """Return True when at least one passkey is registered."""
+        if not self.pk:
+            return False
+        return bool(self.passkeys.exists())
+
+    @property
+    def has_mfa(self) -> bool:
+        """Return True when a second factor exists: an authenticator app or a passkey."""
+        return self.has_totp or self.has_passkey
 
 
 class Agency(BaseModel):
@@ -130,6 +142,34 @@ class TOTPDevice(BaseModel):
 
     def __str__(self) -> str:
         return f"authenticator app for {self.user_id}"
+
+
+class Passkey(BaseModel):
+    """A WebAuthn credential (a passkey or security key) registered by a person.
+
+    It is a discoverable credential, so it can sign its owner in without a password; it
+    also serves as a second factor after the password. Only the public key is kept.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="passkeys")
+    # The credential id as base64url (up to 1023 bytes by the WebAuthn spec).
+    credential_id = models.CharField(max_length=1400, unique=True)
+    public_key = models.BinaryField()
+    # The authenticator's signature counter: a value that does not go up (when either is
+    # non-zero) means a cloned authenticator or a replayed assertion, and is refused.
+    sign_count = models.PositiveBigIntegerField(default=0)
+    transports = models.JSONField(default=list, blank=True)
+    aaguid = models.CharField(max_length=36, blank=True)
+    backup_eligible = models.BooleanField(default=False)
+    backup_state = models.BooleanField(default=False)
+    name = models.CharField(max_length=100)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return f"passkey {self.name} of {self.user_id}"
 
 
 class RecoveryCode(BaseModel):

@@ -18,6 +18,7 @@ from civicstack.accounts.constants import API_KEY_PREFIX, Role
 from civicstack.accounts.models import (
     Agency,
     ApiKey,
+    Passkey,
     RecoveryCode,
     StaffMembership,
     User,
@@ -242,3 +243,23 @@ def user_with_confirmed_email(*, email: str) -> User | None:
     return User.objects.filter(
         email__iexact=email.strip(), is_active=True, email_verified_at__isnull=False
     ).first()
+
+
+def passkeys_for(*, user: User) -> QuerySet[Passkey]:
+    """Return the person's passkeys, oldest first."""
+    return Passkey.objects.filter(user=user).order_by("created_at")
+
+
+@dataclass(frozen=True)
+class SecondFactors:
+    """Which second factors a person has set up (for pages that offer a step-up)."""
+
+    authenticator_app: bool
+    passkey: bool
+
+
+def second_factors_for(*, user: Any) -> SecondFactors:
+    """Return which second factors ``user`` has (none for anonymous visitors)."""
+    if not isinstance(user, User) or not user.is_authenticated:
+        return SecondFactors(authenticator_app=False, passkey=False)
+    return SecondFactors(authenticator_app=user.has_totp, passkey=user.has_passkey)

@@ -11,6 +11,7 @@ which serialises its appends, grow at will. Crossing a throttle limit is audited
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import secrets
@@ -35,8 +36,10 @@ from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
-from civicstack.accounts import tokens
+from civicstack.accounts import passkeys, tokens
 from civicstack.accounts.constants import (
+    AUTH_METHODS_KEY,
+    AUTH_TIME_KEY,
     MFA_SETUP_REQUIRED_KEY,
     MFA_VERIFIED_KEY,
     SESSION_SEEN_KEY,
@@ -49,6 +52,7 @@ from civicstack.accounts.emails import email_send_on_commit
 from civicstack.accounts.models import (
     Agency,
     ApiKey,
+    Passkey,
     RecoveryCode,
     SignInAttempt,
     StaffMembership,
@@ -105,6 +109,21 @@ _PASSWORD_RESET_LIMIT = (3, 60 * 60)
 _REAUTH_LIMIT = (10, 15 * 60)
 
 SIGN_IN_FAILED_MESSAGE = _("Enter the email address and password for your account")
+# The same message for every failed passkey sign-in: unknown passkey, wrong signature,
+# disabled account or too many attempts.
+PASSKEY_SIGN_IN_FAILED_MESSAGE = _(
+    "We could not sign you in with that passkey. Try again, or sign in with your email "
+    "address and password."
+)
+
+# How the person proved who they are, as RFC 8176 amr values (the shared contract).
+AMR_PASSWORD = ("pwd",)
+AMR_PASSWORD_OTP = ("pwd", "otp", "mfa")
+AMR_PASSWORD_PASSKEY = ("pwd", "hwk", "mfa")
+AMR_PASSKEY = ("hwk", "user", "mfa")
+# Adding or removing a passkey needs an authentication at most this old (seconds).
+RECENT_AUTH_SECONDS = 10 * 60
+_STEP_UP_LIMIT = (10, 15 * 60)
 
 # Demo people: never created in production. Staff share one TOTP secret so any
 # authenticator app (or ``civicstack demo_totp EMAIL``) can produce their codes.
@@ -615,8 +634,16 @@ def sign_in_pending_user(*, request: HttpRequest) -> User | None:
 
 
 def _sign_in_complete(
-    request: HttpRequest, user: User, *, method: str, mfa_verified: bool, keys: _AttemptKeys
+    request: HttpRequest,
+    user: User,
+    *,
+    method: str,
+    methods: list[str],
+    keys: _AttemptKeys,
+    data: dict[str, Any] | None = None,
 ) -> SignInOutcome:
+    """Sign ``user`` in with a new session; ``methods`` are the RFC 8176 amr values."""
+    mfa_verified = "mfa" in methods
     _pending_clear(request.session)
     request.session.pop(SESSION_TIMED_OUT_KEY, None)
     request.session.pop(RECOVERY_CODES_SESSION_KEY, None)
@@ -629,6 +656,8 @@ def _sign_in_complete(
         request.session[SESSION_STARTED_KEY] = now
         request.session[SESSION_SEEN_KEY] = now
         request.session[MFA_VERIFIED_KEY] = mfa_verified
+        request.session[AUTH_METHODS_KEY] = list(methods)
+        request.session[AUTH_TIME_KEY] = now
         setup_required = user.mfa_required and not user.has_mfa
         if setup_required:
             request.session[MFA_SETUP_REQUIRED_KEY] = True
@@ -640,7 +669,10 @@ def _sign_in_complete(
             user_agent=str(request.META.get("HTTP_USER_AGENT", ""))[:_MAX_USER_AGENT],
         )
         audit_event_record(
-            action="accounts.signed_in", actor=user, obj=user, data={"method": method}
+            action="accounts.signed_in",
+            actor=user,
+            obj=user,
+            data={"method": method, "amr": list(methods), **(data or {})},
         )
     entries = tokens.device_entries_read(request.COOKIES.get(tokens.device_cookie_name()))
     return SignInOutcome(
@@ -677,7 +709,9 @@ def sign_in_password(*, request: HttpRequest, email: str, password: str) -> Sign
         request.session[PENDING_AT_KEY] = int(time.time())
         request.session[PENDING_FAILURES_KEY] = 0
         return SignInOutcome(status="second_factor", user=user)
-    return _sign_in_complete(request, user, method="password", mfa_verified=False, keys=keys)
+    return _sign_in_complete(
+        request, user, method="password", methods=list(AMR_PASSWORD), keys=keys
+    )
 
 
 def _recovery_code_use(user: User, code: str) -> bool:
@@ -734,7 +768,14 @@ def sign_in_second_factor(*, request: HttpRequest, code: str) -> SignInOutcome:
                 method = "recovery_code"
                 audit_event_record(action="accounts.mfa.recovery_code_used", actor=user, obj=user)
     if method:
-        return _sign_in_complete(request, user, method=method, mfa_verified=True, keys=keys)
+        return _sign_in_complete(
+            request, user, method=method, methods=list(AMR_PASSWORD_OTP), keys=keys
+        )
+    return _second_factor_failed(request, user, keys)
+
+
+def _second_factor_failed(request: HttpRequest, user: User, keys: _AttemptKeys) -> SignInOutcome:
+    """Count a wrong second factor; end the pending sign-in after five."""
     _attempt_record(keys, user=user, kind="second_factor")
     failures = int(request.session.get(PENDING_FAILURES_KEY, 0)) + 1
     if failures >= SECOND_FACTOR_MAX_FAILURES:
@@ -846,7 +887,7 @@ def mfa_recovery_codes_regenerate(*, request: HttpRequest, user: User, password:
     Only in a session that passed the second factor: a password alone must never be
     enough to mint codes that then stand in for the authenticator app.
     """
-    if not user.is_authenticated or not user.is_active or not user.has_mfa:
+    if not user.is_authenticated or not user.is_active or not user.has_totp:
         raise PermissionDenied()
     if not request.session.get(MFA_VERIFIED_KEY):
         raise PermissionDenied(_("Sign in again with your authenticator app to do this."))
@@ -858,21 +899,478 @@ def mfa_recovery_codes_regenerate(*, request: HttpRequest, user: User, password:
 
 
 def mfa_remove(*, request: HttpRequest, user: User, password: str) -> None:
-    """Remove the authenticator app and recovery codes of a citizen (needs the password).
+    """Remove the authenticator app and recovery codes (needs the password).
 
-    Staff must keep a second factor, so they are refused.
+    Staff must keep a second factor: they may remove the app only when they have a passkey.
     """
-    if not user.is_authenticated or request.user.pk != user.pk or user.mfa_required:
-        raise PermissionDenied(_("Staff accounts must keep an authenticator app."))
-    if not user.has_mfa:
+    if not user.is_authenticated or request.user.pk != user.pk:
+        raise PermissionDenied()
+    if user.mfa_required and not user.has_passkey:
+        raise PermissionDenied(_("Staff accounts must keep an authenticator app or a passkey."))
+    if not user.has_totp:
         raise NotFound()
     _reauthenticate(user=user, password=password)
     with transaction.atomic():
+        # Lock the passkeys as passkey_remove does, so the two cannot together leave a
+        # member of staff with neither.
+        if user.mfa_required and not list(Passkey.objects.select_for_update().filter(user=user)):
+            raise PermissionDenied(_("Staff accounts must keep an authenticator app or a passkey."))
         TOTPDevice.objects.filter(user=user).delete()
         RecoveryCode.objects.filter(user=user).delete()
         audit_event_record(action="accounts.mfa.removed", actor=user, obj=user)
-        request.session[MFA_VERIFIED_KEY] = False
+        if not user.has_passkey:
+            request.session[MFA_VERIFIED_KEY] = False
         email_send_on_commit(name="mfa_removed", to=user.email, preferred=user.preferred_language)
+
+
+# --- Authentication state of a session: amr, auth_time, step-up ------------------------
+
+
+def _session_authenticated(
+    request: HttpRequest, *, methods: tuple[str, ...] | list[str], mfa: bool
+) -> None:
+    """Add ``methods`` to the session's amr, set auth_time to now, and rotate the session id."""
+    current = request.session.get(AUTH_METHODS_KEY) or []
+    merged = list(current) if isinstance(current, list) else []
+    for method in methods:
+        if method not in merged:
+            merged.append(method)
+    request.session[AUTH_METHODS_KEY] = merged
+    request.session[AUTH_TIME_KEY] = int(time.time())
+    if mfa:
+        request.session[MFA_VERIFIED_KEY] = True
+    _session_key_rotate(request, request.session.cycle_key)
+
+
+def session_recently_authenticated(*, request: HttpRequest) -> bool:
+    """Return True when the person in this session authenticated in the last ten minutes."""
+    auth_time = request.session.get(AUTH_TIME_KEY)
+    return isinstance(auth_time, int) and time.time() - auth_time <= RECENT_AUTH_SECONDS
+
+
+def _own_session(request: HttpRequest, user: User) -> None:
+    if not user.is_authenticated or not user.is_active or request.user.pk != user.pk:
+        raise PermissionDenied()
+
+
+def reauthenticate(*, request: HttpRequest, user: User, password: str) -> None:
+    """Check the signed-in person's password again and mark the session as just authenticated.
+
+    Adds "pwd" to the session's methods and sets auth_time to now (OpenID Connect's
+    ``prompt=login`` and ``max_age``, and pages that need a recent sign-in, use this).
+    """
+    _own_session(request, user)
+    _reauthenticate(user=user, password=password)
+    with transaction.atomic():
+        _session_authenticated(request, methods=AMR_PASSWORD, mfa=False)
+        audit_event_record(action="accounts.reauthenticated", actor=user, obj=user)
+
+
+def step_up_code(*, request: HttpRequest, user: User, code: str) -> None:
+    """Raise the signed-in session with an authenticator code or a recovery code.
+
+    Adds "otp" and "mfa" to the session's methods, sets auth_time to now and marks the
+    second factor as passed. Wrong codes count against the account's sign-in throttle.
+    """
+    _own_session(request, user)
+    if not user.has_totp:
+        raise PermissionDenied(_("You have not set up an authenticator app."))
+    keys = _attempt_keys(request, user.email)
+    if _throttled_scopes(keys) or _rate_limited(f"step-up:{user.pk}", _STEP_UP_LIMIT):
+        raise RateLimited()
+    method = ""
+    if len(code) <= 64:
+        with transaction.atomic():
+            cleaned = totp_code_clean(code)
+            if cleaned.isascii() and cleaned.isdigit():
+                if _totp_use(user, cleaned):
+                    method = "totp"
+            elif _recovery_code_use(user, code):
+                method = "recovery_code"
+                audit_event_record(action="accounts.mfa.recovery_code_used", actor=user, obj=user)
+    if not method:
+        _attempt_record(keys, user=user, kind="step_up")
+        raise _invalid(
+            "code",
+            _(
+                "The code is not correct. Enter the code from your authenticator app "
+                "or a recovery code"
+            ),
+        )
+    with transaction.atomic():
+        _session_authenticated(request, methods=("otp", "mfa"), mfa=True)
+        audit_event_record(
+            action="accounts.stepped_up", actor=user, obj=user, data={"method": method}
+        )
+
+
+# --- Passkeys ------------------------------------------------------------------------------
+
+
+def _stored(credentials: QuerySet[Passkey]) -> list[passkeys.StoredCredential]:
+    return [
+        passkeys.StoredCredential(credential_id=row.credential_id, transports=list(row.transports))
+        for row in credentials
+    ]
+
+
+def _passkey_name_clean(name: str) -> str:
+    cleaned = " ".join(name.split())
+    if not cleaned:
+        raise _invalid("name", _("Enter a name for your passkey"))
+    if len(cleaned) > 100:
+        raise _invalid("name", _("Name must be 100 characters or fewer"))
+    if _has_control_characters(cleaned):
+        raise _invalid("name", _("Name must only include letters, numbers, spaces and marks"))
+    return cleaned
+
+
+def passkey_name_validate(*, name: str) -> str:
+    """Validate a name for a passkey; return it with spaces tidied."""
+    return _passkey_name_clean(name)
+
+
+def _passkey_change_allowed(request: HttpRequest, user: User) -> None:
+    _own_session(request, user)
+    if user.has_mfa and not request.session.get(MFA_VERIFIED_KEY):
+        raise PermissionDenied(_("Sign in again with your second factor to do this."))
+    if not session_recently_authenticated(request=request):
+        raise PermissionDenied(_("Confirm it is you before you change your passkeys."))
+
+
+def passkey_registration_begin(*, request: HttpRequest, user: User) -> str:
+    """Return the options for adding a passkey (JSON) and keep the challenge in the session.
+
+    Needs a recent authentication in a session that passed the second factor, if any.
+    """
+    _passkey_change_allowed(request, user)
+    return passkeys.registration_options(
+        request.session,
+        user_id=user.pk,
+        user_name=user.email,
+        display_name=user.full_name,
+        existing=_stored(Passkey.objects.filter(user=user)),
+    )
+
+
+def passkey_register(*, request: HttpRequest, user: User, credential: Any, name: str) -> Passkey:
+    """Verify the browser's new credential against the session's challenge and store it.
+
+    The challenge works once. Emails the person. A member of staff who had no second
+    factor can use the back office afterwards: the passkey is their second factor.
+    """
+    _passkey_change_allowed(request, user)
+    cleaned_name = _passkey_name_clean(name)
+    challenge = passkeys.challenge_take(request.session, purpose="register", user_id=str(user.pk))
+    new = passkeys.registration_verify(credential=credential, challenge=challenge)
+    with transaction.atomic():
+        if Passkey.objects.filter(credential_id=new.credential_id).exists():
+            raise passkeys.PasskeyRefused(_("This passkey is already registered."))
+        try:
+            with transaction.atomic():
+                passkey = _passkey_create(user, new, cleaned_name)
+        except IntegrityError as exc:
+            raise passkeys.PasskeyRefused(_("This passkey is already registered.")) from exc
+        audit_event_record(
+            action="accounts.passkey.added",
+            actor=user,
+            obj=passkey,
+            data={"user": str(user.pk), "aaguid": new.aaguid},
+        )
+        request.session[MFA_VERIFIED_KEY] = True
+        request.session.pop(MFA_SETUP_REQUIRED_KEY, None)
+        _session_key_rotate(request, request.session.cycle_key)
+        email_send_on_commit(
+            name="passkey_added",
+            to=user.email,
+            preferred=user.preferred_language,
+            context={"passkey_name": cleaned_name},
+        )
+    return passkey
+
+
+def _passkey_create(user: User, new: passkeys.NewCredential, name: str) -> Passkey:
+    return Passkey.objects.create(
+        user=user,
+        credential_id=new.credential_id,
+        public_key=new.public_key,
+        sign_count=new.sign_count,
+        transports=new.transports,
+        aaguid=new.aaguid,
+        backup_eligible=new.backup_eligible,
+        backup_state=new.backup_state,
+        name=name,
+    )
+
+
+def _own_passkey(user: User, passkey_id: Any) -> Passkey:
+    passkey = Passkey.objects.select_for_update().filter(pk=passkey_id, user=user).first()
+    if passkey is None:
+        raise NotFound()
+    return passkey
+
+
+def passkey_rename(*, request: HttpRequest, user: User, passkey_id: Any, name: str) -> Passkey:
+    """Give one of the signed-in person's passkeys a new name."""
+    _own_session(request, user)
+    cleaned = _passkey_name_clean(name)
+    with transaction.atomic():
+        passkey = _own_passkey(user, passkey_id)
+        if passkey.name == cleaned:
+            return passkey
+        passkey.name = cleaned
+        passkey.save(update_fields=["name", "updated_at"])
+        audit_event_record(action="accounts.passkey.renamed", actor=user, obj=passkey)
+    return passkey
+
+
+def passkey_remove(*, request: HttpRequest, user: User, passkey_id: Any) -> None:
+    """Remove one of the signed-in person's passkeys (needs a recent authentication).
+
+    Staff must keep a second factor: their last passkey cannot go unless they have an
+    authenticator app. Emails the person.
+    """
+    _passkey_change_allowed(request, user)
+    with transaction.atomic():
+        # Lock the person's passkeys so two removals cannot both leave staff with none.
+        mine = list(Passkey.objects.select_for_update().filter(user=user))
+        passkey = next((row for row in mine if str(row.pk) == str(passkey_id)), None)
+        if passkey is None:
+            raise NotFound()
+        has_app = TOTPDevice.objects.filter(user=user, confirmed_at__isnull=False).exists()
+        if user.mfa_required and len(mine) == 1 and not has_app:
+            raise PermissionDenied(
+                _(
+                    "Staff accounts must keep a passkey or an authenticator app. "
+                    "Set up another one before you remove this passkey."
+                )
+            )
+        name = passkey.name
+        passkey_pk = str(passkey.pk)
+        passkey.delete()
+        audit_event_record(
+            action="accounts.passkey.removed",
+            actor=user,
+            object_type="accounts.passkey",
+            object_id=passkey_pk,
+            data={"user": str(user.pk)},
+        )
+        if len(mine) == 1 and not has_app:
+            request.session[MFA_VERIFIED_KEY] = False
+        email_send_on_commit(
+            name="passkey_removed",
+            to=user.email,
+            preferred=user.preferred_language,
+            context={"passkey_name": name},
+        )
+
+
+def _passkey_assertion_check(
+    *,
+    request: HttpRequest,
+    purpose: passkeys.Purpose,
+    credential: Any,
+    user: User | None,
+    require_user_verification: bool,
+) -> tuple[Passkey, passkeys.VerifiedAssertion]:
+    """Verify an assertion for ``purpose`` and move the passkey's counter on.
+
+    With ``user`` only that person's passkeys are accepted. Raises PasskeyRefused (nothing
+    changed) for a malformed, unknown, foreign, replayed or otherwise wrong assertion.
+    """
+    challenge = passkeys.challenge_take(
+        request.session, purpose=purpose, user_id=str(user.pk) if user else ""
+    )
+    parsed = passkeys.assertion_parse(credential)
+    with transaction.atomic():
+        passkey = (
+            Passkey.objects.select_for_update()
+            .select_related("user")
+            .filter(credential_id=parsed.id)
+            .first()
+        )
+        if passkey is None or (user is not None and passkey.user_id != user.pk):
+            raise passkeys.PasskeyRefused(passkeys.PASSKEY_NOT_ACCEPTED)
+        handle = parsed.response.user_handle
+        if handle is not None and handle != passkeys.user_handle(passkey.user_id):
+            raise passkeys.PasskeyRefused(passkeys.PASSKEY_NOT_ACCEPTED)
+        verified: passkeys.VerifiedAssertion | None = None
+        with contextlib.suppress(passkeys.CounterRegressed):
+            verified = passkeys.assertion_verify(
+                parsed=parsed,
+                challenge=challenge,
+                public_key=bytes(passkey.public_key),
+                sign_count=passkey.sign_count,
+                require_user_verification=require_user_verification,
+            )
+        if verified is not None:
+            passkey.sign_count = verified.sign_count
+            passkey.backup_state = verified.backup_state
+            passkey.last_used_at = timezone.now()
+            passkey.save(update_fields=["sign_count", "backup_state", "last_used_at", "updated_at"])
+    if verified is None:
+        # A cloned authenticator is the likely cause: worth a line in the audit log. Only
+        # a correctly signed assertion gets here, so forged ones cannot flood the log.
+        with transaction.atomic():
+            audit_event_record(
+                action="accounts.passkey.counter_regressed",
+                actor=None,
+                obj=passkey,
+                data={"user": str(passkey.user_id)},
+            )
+        raise passkeys.CounterRegressed(passkeys.PASSKEY_NOT_ACCEPTED)
+    return passkey, verified
+
+
+def passkey_sign_in_begin(*, request: HttpRequest) -> str:
+    """Return the options for signing in with a passkey alone (JSON); keep the challenge."""
+    return passkeys.authentication_options(request.session, purpose="sign_in")
+
+
+def sign_in_passkey(*, request: HttpRequest, credential: Any) -> SignInOutcome:
+    """Sign someone in with a discoverable passkey and no password.
+
+    Needs user verification (the passkey's PIN or biometric), so it counts as two factors.
+    Throttled like the password page: by address first, then by account once the passkey
+    is known. Every failure gives the same ``failed`` outcome.
+    """
+    unknown_keys = _attempt_keys(request, "passkey:unknown")
+    if "address" in _throttled_scopes(unknown_keys):
+        _attempt_record(unknown_keys, user=None, kind="passkey")
+        return SignInOutcome(status="failed")
+    try:
+        parsed = passkeys.assertion_parse(credential)
+    except passkeys.PasskeyRefused:
+        request.session.pop(passkeys.CHALLENGE_KEY, None)
+        _attempt_record(unknown_keys, user=None, kind="passkey")
+        return SignInOutcome(status="failed")
+    owner = (
+        User.objects.filter(passkeys__credential_id=parsed.id, is_active=True)
+        .only("pk", "email")
+        .first()
+    )
+    keys = _attempt_keys(request, owner.email) if owner is not None else unknown_keys
+    if owner is None or _throttled_scopes(keys):
+        request.session.pop(passkeys.CHALLENGE_KEY, None)
+        _attempt_record(keys, user=owner, kind="passkey")
+        return SignInOutcome(status="failed")
+    try:
+        passkey, _verified = _passkey_assertion_check(
+            request=request,
+            purpose="sign_in",
+            credential=credential,
+            user=None,
+            require_user_verification=True,
+        )
+    except passkeys.PasskeyRefused:
+        _attempt_record(keys, user=owner, kind="passkey")
+        return SignInOutcome(status="failed")
+    user = User.objects.filter(pk=passkey.user_id, is_active=True).first()
+    if user is None:
+        return SignInOutcome(status="failed")
+    return _sign_in_complete(
+        request,
+        user,
+        method="passkey",
+        methods=list(AMR_PASSKEY),
+        keys=keys,
+        data={"passkey": str(passkey.pk)},
+    )
+
+
+def passkey_second_factor_begin(*, request: HttpRequest) -> str:
+    """Return the options for using a passkey after the password (JSON); keep the challenge.
+
+    Raises PermissionDenied when no sign-in is pending or the person has no passkey.
+    """
+    user = sign_in_pending_user(request=request)
+    if user is None or not user.has_passkey:
+        raise PermissionDenied()
+    return passkeys.authentication_options(
+        request.session,
+        purpose="second_factor",
+        user_id=str(user.pk),
+        allowed=_stored(Passkey.objects.filter(user=user)),
+    )
+
+
+def sign_in_second_factor_passkey(*, request: HttpRequest, credential: Any) -> SignInOutcome:
+    """Finish a pending sign-in with one of the person's passkeys.
+
+    Failures count like wrong codes: five end the pending sign-in.
+    """
+    user = sign_in_pending_user(request=request)
+    if user is None:
+        return SignInOutcome(status="ended")
+    keys = _attempt_keys(request, user.email)
+    if not _throttled_scopes(keys):
+        try:
+            passkey, _verified = _passkey_assertion_check(
+                request=request,
+                purpose="second_factor",
+                credential=credential,
+                user=user,
+                require_user_verification=False,
+            )
+        except passkeys.PasskeyRefused:
+            pass
+        else:
+            return _sign_in_complete(
+                request,
+                user,
+                method="passkey_second_factor",
+                methods=list(AMR_PASSWORD_PASSKEY),
+                keys=keys,
+                data={"passkey": str(passkey.pk)},
+            )
+    return _second_factor_failed(request, user, keys)
+
+
+def passkey_step_up_begin(*, request: HttpRequest, user: User) -> str:
+    """Return the options for confirming the signed-in person with a passkey (JSON)."""
+    _own_session(request, user)
+    if not user.has_passkey:
+        raise PermissionDenied(_("You have not added a passkey."))
+    return passkeys.authentication_options(
+        request.session,
+        purpose="step_up",
+        user_id=str(user.pk),
+        allowed=_stored(Passkey.objects.filter(user=user)),
+    )
+
+
+def step_up_passkey(*, request: HttpRequest, user: User, credential: Any) -> None:
+    """Raise the signed-in session with one of the person's own passkeys.
+
+    Adds "hwk" and "mfa" (and "user" when the passkey verified the person) to the
+    session's methods, sets auth_time to now and marks the second factor as passed.
+    """
+    _own_session(request, user)
+    if _rate_limited(f"step-up:{user.pk}", _STEP_UP_LIMIT):
+        raise RateLimited()
+    keys = _attempt_keys(request, user.email)
+    if _throttled_scopes(keys):
+        raise RateLimited()
+    try:
+        passkey, verified = _passkey_assertion_check(
+            request=request,
+            purpose="step_up",
+            credential=credential,
+            user=user,
+            require_user_verification=False,
+        )
+    except passkeys.PasskeyRefused:
+        _attempt_record(keys, user=user, kind="step_up")
+        raise
+    methods = ("hwk", "user", "mfa") if verified.user_verified else ("hwk", "mfa")
+    with transaction.atomic():
+        _session_authenticated(request, methods=methods, mfa=True)
+        audit_event_record(
+            action="accounts.stepped_up",
+            actor=user,
+            obj=user,
+            data={"method": "passkey", "passkey": str(passkey.pk)},
+        )
 
 
 # --- Staff, agencies, disabling accounts ----------------------------------------------

@@ -49,6 +49,11 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "t
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", [])
 SITE_URL = env.str("SITE_URL", "http://127.0.0.1:8000")
 SERVICE_NAME = env.str("CIVICSTACK_SERVICE_NAME", "Civicstack")
+# Passkeys (WebAuthn): the relying party id (a host name, never an IP address) and the
+# origin pages are served from. Empty: both come from SITE_URL at the time of use, with
+# 127.0.0.1 read as localhost (browsers refuse IP addresses as relying party ids).
+WEBAUTHN_RP_ID = env.str("WEBAUTHN_RP_ID", "")
+WEBAUTHN_ORIGIN = env.str("WEBAUTHN_ORIGIN", "")
 
 INSTALLED_APPS = [
     "django.contrib.admin",

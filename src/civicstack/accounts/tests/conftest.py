@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
+from typing import Any
 
 import pytest
 from django.core.cache import cache
@@ -47,21 +49,39 @@ def totp_code_for(user: User) -> str:
     """Return a code the server will accept now (a step after the last one used)."""
     device = TOTPDevice.objects.get(user=user)
     now = totp_current_step()
-    for step in range(now - TOTP_DRIFT_STEPS, now + TOTP_DRIFT_STEPS + 1):
+    # The current step first: a code for the previous one would be refused if the clock
+    # passed a 30-second boundary before the server checked it (a rare, flaky failure).
+    for step in range(now, now + TOTP_DRIFT_STEPS + 1):
         if step > device.last_used_step:
             return totp_code_at(secret=device.secret, step=step)
     raise AssertionError("no unused time step left in the drift window")
 
 
-def sign_in(client: Client, user: User, password: str = PASSWORD, **extra: str) -> None:
-    """Sign ``user`` in through the pages, with a TOTP code when they have an app."""
+def sign_in(
+    client: Client, user: User, password: str = PASSWORD, passkey: Any = None, **extra: str
+) -> None:
+    """Sign ``user`` in through the pages, with a TOTP code when they have an app, else
+    with ``passkey`` (a SoftwareAuthenticator) as the second factor."""
     response = client.post(
         reverse("accounts:sign-in"), {"email": user.email, "password": password}, **extra
     )
     assert response.status_code == 302, response.content.decode()[:2000]
-    if response["Location"] == reverse("accounts:sign-in-code"):
+    if response["Location"] != reverse("accounts:sign-in-code"):
+        return
+    if passkey is None or TOTPDevice.objects.filter(user=user).exists():
         response = client.post(reverse("accounts:sign-in-code"), {"code": totp_code_for(user)})
         assert response.status_code == 302
+        return
+    options = client.post(
+        reverse("accounts:sign-in-code-passkey-options"), "{}", content_type="application/json"
+    )
+    assert options.status_code == 200, options.content
+    response = client.post(
+        reverse("accounts:sign-in-code-passkey"),
+        json.dumps({"credential": passkey.assertion(options.content.decode())}),
+        content_type="application/json",
+    )
+    assert response.status_code == 200, response.content
 
 
 _VOLATILE = re.compile(r'(name="csrfmiddlewaretoken" value="[^"]*"|nonce="[^"]*")')

@@ -14,7 +14,8 @@ from django.utils import timezone
 
 from civicstack.accounts import services, tokens, totp
 from civicstack.accounts.constants import AgencyKind, Role
-from civicstack.accounts.models import SignInAttempt, TOTPDevice, User
+from civicstack.accounts.models import Passkey, SignInAttempt, TOTPDevice, User
+from civicstack.accounts.tests.authenticator import SoftwareAuthenticator
 from civicstack.accounts.tests.factories import (
     PASSWORD,
     AgencyFactory,
@@ -27,7 +28,19 @@ from civicstack.core.models import AuditEvent
 pytestmark = pytest.mark.django_db
 
 # Public functions in services that only read, so record nothing.
-READ_ONLY = {"demo_sign_ins", "demo_totp_code", "demo_account_emails", "sign_in_pending_user"}
+READ_ONLY = {
+    "demo_sign_ins",
+    "demo_totp_code",
+    "demo_account_emails",
+    "sign_in_pending_user",
+    "session_recently_authenticated",
+    "passkey_name_validate",
+    # These keep a WebAuthn challenge in the session, and write nothing else.
+    "passkey_registration_begin",
+    "passkey_sign_in_begin",
+    "passkey_second_factor_begin",
+    "passkey_step_up_begin",
+}
 
 
 def _request(user: User | None = None) -> HttpRequest:
@@ -168,6 +181,83 @@ def _mfa_remove() -> str:
     return "accounts.mfa.removed"
 
 
+def _with_passkey(user: User) -> tuple[HttpRequest, SoftwareAuthenticator]:
+    """Return a signed-in request of ``user`` (no other factor) after adding a passkey."""
+    request = _signed_in(user)
+    authenticator = SoftwareAuthenticator()
+    options = services.passkey_registration_begin(request=request, user=user)
+    services.passkey_register(
+        request=request, user=user, credential=authenticator.register(options), name="Phone"
+    )
+    return request, authenticator
+
+
+def _passkey_register() -> str:
+    _with_passkey(UserFactory())
+    return "accounts.passkey.added"
+
+
+def _passkey_rename() -> str:
+    user = UserFactory()
+    request, _authenticator = _with_passkey(user)
+    passkey = Passkey.objects.get(user=user)
+    services.passkey_rename(request=request, user=user, passkey_id=passkey.pk, name="Tablet")
+    return "accounts.passkey.renamed"
+
+
+def _passkey_remove() -> str:
+    user = UserFactory()
+    request, _authenticator = _with_passkey(user)
+    passkey = Passkey.objects.get(user=user)
+    services.passkey_remove(request=request, user=user, passkey_id=passkey.pk)
+    return "accounts.passkey.removed"
+
+
+def _sign_in_passkey() -> str:
+    _first, authenticator = _with_passkey(UserFactory())
+    request = _request()
+    options = services.passkey_sign_in_begin(request=request)
+    outcome = services.sign_in_passkey(request=request, credential=authenticator.assertion(options))
+    assert outcome.status == "signed_in"
+    return "accounts.signed_in"
+
+
+def _sign_in_second_factor_passkey() -> str:
+    user = UserFactory()
+    _first, authenticator = _with_passkey(user)
+    request = _request()
+    services.sign_in_password(request=request, email=user.email, password=PASSWORD)
+    options = services.passkey_second_factor_begin(request=request)
+    outcome = services.sign_in_second_factor_passkey(
+        request=request, credential=authenticator.assertion(options)
+    )
+    assert outcome.status == "signed_in"
+    return "accounts.signed_in"
+
+
+def _step_up_code() -> str:
+    user = TOTPDeviceFactory().user
+    request = _request(user)
+    services.step_up_code(request=request, user=user, code=_code(user))
+    return "accounts.stepped_up"
+
+
+def _step_up_passkey() -> str:
+    user = UserFactory()
+    request, authenticator = _with_passkey(user)
+    options = services.passkey_step_up_begin(request=request, user=user)
+    services.step_up_passkey(
+        request=request, user=user, credential=authenticator.assertion(options)
+    )
+    return "accounts.stepped_up"
+
+
+def _reauthenticate() -> str:
+    user = UserFactory()
+    services.reauthenticate(request=_request(user), user=user, password=PASSWORD)
+    return "accounts.reauthenticated"
+
+
 def _staff_membership_grant() -> str:
     services.staff_membership_grant(
         user=UserFactory(),
@@ -250,6 +340,14 @@ SCENARIOS: dict[str, Callable[[], str]] = {
     "mfa_enrolment_confirm": _mfa_enrolment_confirm,
     "mfa_recovery_codes_regenerate": _mfa_recovery_codes_regenerate,
     "mfa_remove": _mfa_remove,
+    "passkey_register": _passkey_register,
+    "passkey_rename": _passkey_rename,
+    "passkey_remove": _passkey_remove,
+    "sign_in_passkey": _sign_in_passkey,
+    "sign_in_second_factor_passkey": _sign_in_second_factor_passkey,
+    "step_up_code": _step_up_code,
+    "step_up_passkey": _step_up_passkey,
+    "reauthenticate": _reauthenticate,
     "staff_membership_grant": _staff_membership_grant,
     "staff_membership_revoke": _staff_membership_revoke,
     "user_disable": _user_disable,
