@@ -267,10 +267,11 @@ def test_the_step_up_page_for_high_lists_the_passkey_and_the_identity_check() ->
     body = response.content.decode()
     assert "Prove who you are to continue" in body
     assert "password and a second step" in body
-    assert "Use a passkey" in body
+    # Without a passkey yet, the page offers to add one and use it.
+    assert "Add a passkey and use it" in body
     assert "Get your identity checked" in body
     assert response.context["verify_url"].startswith(reverse("identity:verification"))
-    assert body.count("To do") + body.count("Not available yet") == 2
+    assert body.count("To do") == 2
 
 
 def test_the_step_up_page_for_high_marks_a_verified_identity_done() -> None:
