@@ -51,7 +51,10 @@ def test_a_rolled_back_change_leaves_no_audit_event() -> None:
         _append(1)
         raise RuntimeError("business change failed")
     assert AuditEvent.objects.count() == 0
-    assert AuditLogHead.objects.get(pk=1).size == 0
+    # The head row comes from a migration; a flush by an earlier test on this worker removes
+    # it, and the next event makes it again. Either way no event may be counted in it.
+    head = AuditLogHead.objects.filter(pk=1).first()
+    assert head is None or head.size == 0
 
 
 def test_floats_and_other_unstable_values_are_refused() -> None:
