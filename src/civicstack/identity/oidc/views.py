@@ -7,7 +7,7 @@ import hashlib
 import secrets
 import time
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
 from django.http import (
@@ -283,7 +283,7 @@ def _consent_page(request: HttpRequest, auth: flow.AuthRequest) -> HttpResponse:
     explicit = [
         scope for scope in flow_scope_order(auth.scopes) if scope in oidc_claims.EXPLICIT_SCOPES
     ]
-    return render(
+    response = render(
         request,
         "identity/oidc/consent.html",
         {
@@ -295,6 +295,31 @@ def _consent_page(request: HttpRequest, auth: flow.AuthRequest) -> HttpResponse:
             "language": auth.language,
         },
     )
+    _csp_allow_client(response, auth.client)
+    return response
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
+
+
+def _csp_allow_client(response: HttpResponse, client: Client) -> None:
+    """Let this page show the client's logo and, after its form, go on to the client.
+
+    Browsers apply ``form-action`` to the redirects that follow a form submission, so the
+    consent and logout forms must allow the client's registered redirect origins.
+    """
+    policy = {key: list(value) for key, value in settings.SECURE_CSP.items()}
+    logo = _origin(client.logo_url)
+    if logo:
+        policy["img-src"] = [*policy.get("img-src", []), logo]
+    targets = {
+        _origin(uri)
+        for uri in client.redirect_uris.split() + client.post_logout_redirect_uris.split()
+    }
+    policy["form-action"] = [*policy.get("form-action", []), *sorted(t for t in targets if t)]
+    response._csp_config = policy  # type: ignore[attr-defined]
 
 
 def flow_scope_order(scopes: list[str]) -> list[str]:
@@ -447,7 +472,7 @@ def end_session(request: HttpRequest) -> HttpResponse:
             if user.is_authenticated:
                 account_services.sign_out(request=request)
             return _logout_done(request, client, redirect, state, signed_out=True)
-        return render(
+        response = render(
             request,
             "identity/oidc/logout_confirm.html",
             {
@@ -460,6 +485,9 @@ def end_session(request: HttpRequest) -> HttpResponse:
                 "signed_in": user.is_authenticated,
             },
         )
+        if client is not None:
+            _csp_allow_client(response, client)
+        return response
 
 
 @never_cache
