@@ -135,6 +135,8 @@ def parse(params: QueryDict) -> AuthRequest:
     for name, value in params.items():
         if len(value) > _MAX_PARAM:
             raise RedirectError("invalid_request", f"{name[:40]} is too long")
+        if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+            raise RedirectError("invalid_request", "Parameters cannot contain control characters")
     if params.get("request"):
         raise RedirectError("request_not_supported", "Request objects are not supported")
     if params.get("request_uri"):
