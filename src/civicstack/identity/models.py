@@ -12,22 +12,9 @@ from django.utils.translation import gettext_lazy as _
 from oauth2_provider.models import AbstractApplication, AbstractGrant
 
 from civicstack.core.models import BaseModel
-from civicstack.identity.constants import Level
+from civicstack.identity.constants import AuthMethod, Level, SigningAlg
 
 # --- OpenID Connect provider ---------------------------------------------------------------
-
-
-class AuthMethod(models.TextChoices):
-    """How a client proves who it is at the token endpoint (one per client)."""
-
-    CLIENT_SECRET_BASIC = "client_secret_basic", _("Client secret in the Authorization header")
-    CLIENT_SECRET_POST = "client_secret_post", _("Client secret in the request body")
-    PRIVATE_KEY_JWT = "private_key_jwt", _("Signed JWT (private_key_jwt)")
-
-
-class SigningAlg(models.TextChoices):
-    RS256 = "RS256", "RS256"
-    ES256 = "ES256", "ES256"
 
 
 class Client(AbstractApplication):
