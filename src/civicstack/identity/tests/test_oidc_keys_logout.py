@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 from io import StringIO
-from urllib.parse import parse_qs, urlsplit
 
 import jwt
 import pytest
