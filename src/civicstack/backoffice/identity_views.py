@@ -108,7 +108,8 @@ def _arguments(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[A
     errors: dict[str, list[Any]] = {}
     agency = None
     if values["agency"]:
-        agency = accounts.agency_list().filter(pk=_uuid_or_none(values["agency"])).first()
+        agency_id = _uuid_or_none(values["agency"])
+        agency = accounts.agency_list().filter(pk=agency_id).first() if agency_id else None
         if agency is None:
             errors["agency"] = [_("Choose an agency from the list")]
     jwks = None

@@ -24,12 +24,16 @@ class Client(AbstractApplication):
     """
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    # Clients belong to agencies, not people: django-oauth-toolkit's owner field stays empty.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     agency = models.ForeignKey(
         "accounts.Agency",
         null=True,
         blank=True,
         on_delete=models.PROTECT,
-        related_name="oidc_clients",
+        related_name="+",
     )
     auth_method = models.CharField(
         max_length=32, choices=AuthMethod.choices, default=AuthMethod.CLIENT_SECRET_BASIC
@@ -86,6 +90,7 @@ class Grant(AbstractGrant):
     which tokens the code produced, so a replay can revoke them.
     """
 
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     used_at = models.DateTimeField(null=True, blank=True)
     auth_time = models.BigIntegerField(default=0)
     acr = models.CharField(max_length=100, blank=True)

@@ -388,8 +388,9 @@ class CivicstackServer(Server):  # type: ignore[misc]
 
     def __init__(self, request_validator: Any, *args: Any, **kwargs: Any) -> None:
         super().__init__(request_validator, *args, **kwargs)
+        offered: dict[str, Any] = self.grant_types
         self._grant_types = {
             name: grant
-            for name, grant in self._grant_types.items()
+            for name, grant in offered.items()
             if name in {"authorization_code", "refresh_token", "client_credentials"}
         }

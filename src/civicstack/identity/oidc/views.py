@@ -245,6 +245,7 @@ def _decide(
         return _consent_page(request, auth)
     target = flow.code_issue(
         request=request,
+        user=user,
         auth=auth,
         scopes=auth.scopes if consented else _remembered_scopes(request, auth),
         acr=level.acr,
@@ -333,7 +334,10 @@ def _csp_allow_client(response: HttpResponse, client: Client) -> None:
     Browsers apply ``form-action`` to the redirects that follow a form submission, so the
     consent and logout forms must allow the client's registered redirect origins.
     """
-    policy = {key: list(value) for key, value in settings.SECURE_CSP.items()}
+    policy: dict[str, list[str]] = {
+        key: [str(item) for item in value] if isinstance(value, (list, tuple)) else [str(value)]
+        for key, value in settings.SECURE_CSP.items()
+    }
     logo = _origin(client.logo_url)
     if logo:
         policy["img-src"] = [*policy.get("img-src", []), logo]

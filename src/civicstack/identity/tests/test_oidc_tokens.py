@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import time
 import uuid
 from typing import Any
@@ -60,7 +61,10 @@ def ready(register_client: RegisterClient, citizen: User) -> tuple[BrowserClient
 def test_pkce_s256_is_required_at_the_authorization_endpoint(
     ready: tuple[BrowserClient, Client, str], extra: dict[str, Any], fragment: str
 ) -> None:
-    """Without an S256 challenge the client gets invalid_request at its redirect URI (ASVS 10.2.1)."""
+    """Without an S256 challenge the client gets invalid_request at its redirect URI.
+
+    ASVS 10.2.1.
+    """
     browser, client, _secret = ready
     result = authorize(browser, client, **extra)
     assert result.status == 302
@@ -201,7 +205,10 @@ def _refresh(browser: BrowserClient, client: Client, secret: str, token: str) ->
 def test_refresh_rotates_and_reuse_revokes_the_whole_family(
     ready: tuple[BrowserClient, Client, str],
 ) -> None:
-    """Each refresh gives a new refresh token; replaying an old one revokes them all (ASVS 10.4.8)."""
+    """Each refresh gives a new refresh token; replaying an old one revokes them all.
+
+    ASVS 10.4.8.
+    """
     browser, client, secret = ready
     result = authorize(browser, client)
     tokens = exchange(browser, client, secret, result.params["code"], result.verifier).json()
@@ -387,9 +394,14 @@ def test_private_key_jwt_authenticates_once_per_assertion(register_client: Regis
         base64.urlsafe_b64encode(b'{"alg":"none"}').rstrip(b"=").decode()
         + "."
         + base64.urlsafe_b64encode(
-            (
-                '{"iss":"%s","sub":"%s","aud":"%s","exp":%d,"jti":"y"}'
-                % (client.client_id, client.client_id, TOKEN_URL, int(time.time()) + 60)
+            json.dumps(
+                {
+                    "iss": client.client_id,
+                    "sub": client.client_id,
+                    "aud": TOKEN_URL,
+                    "exp": int(time.time()) + 60,
+                    "jti": "y",
+                }
             ).encode()
         )
         .rstrip(b"=")
