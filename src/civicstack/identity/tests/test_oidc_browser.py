@@ -50,7 +50,7 @@ def test_sign_in_then_back_to_the_client_in_chromium(
             page.fill("#id_email", citizen.email)
             page.fill("#id_password", PASSWORD)
             with page.expect_navigation(url=lambda url: url.startswith(redirect), timeout=15000):
-                page.click("button[type=submit]")
+                page.click("main button[type=submit]")
             params = parse_qs(urlsplit(page.url).query)
             assert params["state"] == ["abc"]
             assert params["code"][0]
@@ -97,7 +97,7 @@ def test_the_provider_pages_pass_axe(
             page.goto(f"{live_server.url}/oidc/authorize?{query}")
             page.fill("#id_email", citizen.email)
             page.fill("#id_password", PASSWORD)
-            page.click("button[type=submit]")
+            page.click("main button[type=submit]")
             page.wait_for_load_state("load")
             assert "Allow" in page.content()
             assert_accessible(page)
@@ -108,17 +108,17 @@ def test_the_provider_pages_pass_axe(
             assert_accessible(page)
             page.goto(f"{live_server.url}/oidc/logout?client_id={client.client_id}")
             assert_accessible(page)
-            page.click("button[value=yes]")
+            page.click("main button[value=yes]")
             page.wait_for_load_state("load")
             assert_accessible(page)
             # A platform admin's back-office pages.
             page.goto(f"{live_server.url}/en/account/sign-in")
             page.fill("#id_email", platform_admin.email)
             page.fill("#id_password", PASSWORD)
-            page.click("button[type=submit]")
+            page.click("main button[type=submit]")
             page.wait_for_load_state("load")
             page.fill("#id_code", admin_code)
-            page.click("button[type=submit]")
+            page.click("main button[type=submit]")
             page.wait_for_load_state("load")
             for path in admin_pages:
                 response = page.goto(f"{live_server.url}/en/back-office/{path}")
@@ -126,7 +126,7 @@ def test_the_provider_pages_pass_axe(
                 assert response.status == 200, path
                 assert_accessible(page)
             page.goto(f"{live_server.url}/en/back-office/sign-in-clients/new")
-            page.click("button[type=submit]")
+            page.click("main button[type=submit]")
             page.wait_for_load_state("load")
             assert "There is a problem" in page.content()
             assert_accessible(page)
