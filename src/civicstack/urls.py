@@ -19,6 +19,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     # GOV.UK Notify's API v2 paths, so Notify's client libraries work unchanged.
     path("v2/", include("civicstack.notify.api_urls")),
     path("notify/receipts/", include("civicstack.notify.receipt_urls")),
+    # The OpenID Connect provider: the issuer and every endpoint under /oidc/.
+    path("oidc/", include("civicstack.identity.oidc.urls")),
 ]
 
 urlpatterns += i18n_patterns(
@@ -31,6 +33,7 @@ urlpatterns += i18n_patterns(
     path("back-office/", include("civicstack.backoffice.urls")),
     path("documents/", include("civicstack.documents.urls")),
     path("account/notifications/", include("civicstack.notify.urls")),
+    path("account/services/", include("civicstack.identity.oidc.account_urls")),
     path("back-office/django-admin/", admin.site.urls),
     prefix_default_language=True,
 )

@@ -4,6 +4,7 @@ from civicstack.backoffice import (
     case_views,
     form_views,
     identity_counter_views,
+    identity_views,
     notify_views,
     representation_views,
     views,
@@ -198,5 +199,27 @@ urlpatterns += [
         "businesses/<uuid:business_id>/representatives/<uuid:representation_id>/revoke",
         representation_views.representative_revoke,
         name="business-representative-revoke",
+    ),
+]
+
+# Sign-in clients: agency services that sign people in with Civicstack (OpenID Connect).
+urlpatterns += [
+    path("sign-in-clients", identity_views.client_index, name="identity-clients"),
+    path("sign-in-clients/new", identity_views.client_new, name="identity-client-new"),
+    path("sign-in-clients/<uuid:client_id>", identity_views.client_detail, name="identity-client"),
+    path(
+        "sign-in-clients/<uuid:client_id>/edit",
+        identity_views.client_edit,
+        name="identity-client-edit",
+    ),
+    path(
+        "sign-in-clients/<uuid:client_id>/secret",
+        identity_views.client_secret_rotate,
+        name="identity-client-secret",
+    ),
+    path(
+        "sign-in-clients/<uuid:client_id>/disable",
+        identity_views.client_disable,
+        name="identity-client-disable",
     ),
 ]

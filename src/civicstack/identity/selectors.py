@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -36,8 +37,11 @@ from civicstack.identity.constants import (
 from civicstack.identity.models import (
     Business,
     BusinessRepresentation,
+    Client,
+    Consent,
     IdentityVerification,
     Mandate,
+    SigningKey,
 )
 from civicstack.identity.verification import (
     VerificationMethod,
@@ -492,3 +496,37 @@ def service_titles(*, service_ids: Iterable[str], language: str = "en") -> list[
     field = "title_cy" if language == "cy" else "title_en"
     rows = catalogue.service_list().filter(pk__in=ids).values_list(field, "title_en")
     return sorted(str(title or fallback) for title, fallback in rows)
+
+
+# =============================================================================================
+# OpenID Connect provider: clients, consents, signing keys
+# =============================================================================================
+
+
+def signing_keys() -> QuerySet[SigningKey]:
+    """Return every signing key, newest first."""
+    return SigningKey.objects.order_by("-activated_at")
+
+
+def oidc_clients() -> QuerySet[Client]:
+    """Return every registered OpenID Connect client, by name."""
+    return Client.objects.select_related("agency").order_by("name")
+
+
+def oidc_client_by_public_id(*, public_id: Any) -> Client | None:
+    """Return the client with this public id (as used in back office URLs), if any."""
+    return Client.objects.select_related("agency").filter(public_id=public_id).first()
+
+
+def consents_of(*, user: Any) -> QuerySet[Consent]:
+    """Return a person's live consents, with their clients, most recent first."""
+    return (
+        Consent.objects.filter(user=user, revoked_at__isnull=True)
+        .select_related("client", "client__agency")
+        .order_by("-granted_at")
+    )
+
+
+def oidc_issuer() -> str:
+    """Return the OpenID Connect issuer (discovery is at issuer + /.well-known/...)."""
+    return str(settings.OIDC_ISSUER)
