@@ -16,6 +16,8 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.http.request import RawPostDataException
 from django.shortcuts import render
@@ -102,6 +104,18 @@ def _after_sign_in(request: HttpRequest, outcome: services.SignInOutcome, next_u
 # --- Sign in and out ------------------------------------------------------------------
 
 
+def _login_hint(request: HttpRequest) -> str:
+    """Return the email address a service suggested (OpenID Connect's login_hint), if valid."""
+    hint = str(request.GET.get("login_hint", "")).strip()
+    if not hint or len(hint) > 254:
+        return ""
+    try:
+        validate_email(hint)
+    except DjangoValidationError:
+        return ""
+    return hint
+
+
 @never_cache
 @sensitive_post_parameters("password")
 @_GET_POST
@@ -111,7 +125,10 @@ def sign_in(request: HttpRequest) -> HttpResponse:
     if request.method != "POST" and request.user.is_authenticated:
         return HttpResponseRedirect(next_url or reverse("accounts:account"))
     timed_out = request.method != "POST" and request.session.pop(SESSION_TIMED_OUT_KEY, False)
-    form = forms.SignInForm(request.POST if request.method == "POST" else None)
+    form = forms.SignInForm(
+        request.POST if request.method == "POST" else None,
+        initial={"email": _login_hint(request)},
+    )
     if request.method == "POST":
         if form.is_valid():
             outcome = services.sign_in_password(

@@ -36,6 +36,28 @@ def test_sign_in_page_renders_a_form() -> None:
     assert "govuk-error-summary" not in html
 
 
+@pytest.mark.parametrize(
+    ("hint", "shown"),
+    [
+        ("ada@example.org", 'value="ada@example.org"'),
+        ("not an address", None),
+        ("x" * 250 + "@example.org", None),
+        ('"><script>@example.org', None),
+    ],
+)
+def test_a_login_hint_fills_in_the_email_address(hint: str, shown: str | None) -> None:
+    """A service's login_hint (OpenID Connect) prefills the address, only when it is valid."""
+    response = Client().get(reverse("accounts:sign-in"), {"login_hint": hint})
+    html = response.content.decode()
+    assert response.status_code == 200
+    email_input = html[html.index('name="email"') - 300 : html.index('name="email"') + 300]
+    if shown:
+        assert shown in email_input
+    else:
+        assert "value=" not in email_input.split('name="email"')[1].split(">")[0]
+        assert "<script>" not in html.split("</head>")[1].split('type="module"')[0]
+
+
 def test_correct_password_signs_in_and_records_a_session(client: Client) -> None:
     """A citizen without MFA is signed in with the password; a UserSession is recorded.
 
