@@ -62,6 +62,7 @@ run: install-run
 	$(CS) createcachetable
 	$(CS) demo load
 	$(CS) notify_vapid_keys --if-missing
+	$(CS) oidc_keys --if-missing
 	$(CS) collectstatic --no-input --verbosity 0
 	@echo
 	@echo "Civicstack: http://127.0.0.1:8000/"

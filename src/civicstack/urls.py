@@ -19,6 +19,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     # GOV.UK Notify's API v2 paths, so Notify's client libraries work unchanged.
     path("v2/", include("civicstack.notify.api_urls")),
     path("notify/receipts/", include("civicstack.notify.receipt_urls")),
+    # The OpenID Connect provider: the issuer and every endpoint under /oidc/.
+    path("oidc/", include("civicstack.identity.oidc.urls")),
 ]
 
 urlpatterns += i18n_patterns(

@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_tasks_db",
+    "oauth2_provider",
     "civicstack.core",
     "civicstack.accounts",
     "civicstack.identity",
@@ -233,6 +234,52 @@ LANGUAGE_COOKIE_HTTPONLY = True
 ACCOUNT_THROTTLE_PER_ACCOUNT = env.int("ACCOUNT_THROTTLE_PER_ACCOUNT", 10)
 ACCOUNT_THROTTLE_PER_ADDRESS = env.int("ACCOUNT_THROTTLE_PER_ADDRESS", 50)
 ACCOUNT_THROTTLE_WINDOW = env.int("ACCOUNT_THROTTLE_WINDOW_SECONDS", 15 * 60)
+
+# --- OpenID Connect provider (identity app, django-oauth-toolkit) ------------------------
+# The issuer identifies this provider in every token; every endpoint is under /oidc/.
+OIDC_ISSUER = env.str("OIDC_ISSUER", SITE_URL.rstrip("/") + "/oidc")
+# Lifetimes (seconds). Codes live at most 10 minutes (OpenID Connect's upper bound).
+OIDC_CODE_SECONDS = min(env.int("OIDC_CODE_SECONDS", 60), 600)
+OIDC_ACCESS_TOKEN_SECONDS = env.int("OIDC_ACCESS_TOKEN_SECONDS", 10 * 60)
+OIDC_ID_TOKEN_SECONDS = env.int("OIDC_ID_TOKEN_SECONDS", 10 * 60)
+OIDC_REFRESH_TOKEN_SECONDS = env.int("OIDC_REFRESH_TOKEN_SECONDS", 12 * 60 * 60)
+OAUTH2_PROVIDER_APPLICATION_MODEL = "identity.Client"
+OAUTH2_PROVIDER_GRANT_MODEL = "identity.Grant"
+OAUTH2_PROVIDER = {
+    "OIDC_ENABLED": True,
+    "OIDC_ISS_ENDPOINT": OIDC_ISSUER,
+    "OAUTH2_VALIDATOR_CLASS": "civicstack.identity.oidc.validator.CivicstackValidator",
+    "SCOPES_BACKEND_CLASS": "civicstack.identity.oidc.validator.ClientScopes",
+    "SCOPES": {
+        "openid": "Sign in",
+        "profile": "Name and language",
+        "email": "Email address",
+        "phone": "Phone number",
+        "address": "Postal address",
+        "national_id": "National identifier",
+    },
+    "DEFAULT_SCOPES": ["openid"],
+    "PKCE_REQUIRED": True,
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": OIDC_CODE_SECONDS,
+    "ACCESS_TOKEN_EXPIRE_SECONDS": OIDC_ACCESS_TOKEN_SECONDS,
+    "ID_TOKEN_EXPIRE_SECONDS": OIDC_ID_TOKEN_SECONDS,
+    "REFRESH_TOKEN_EXPIRE_SECONDS": OIDC_REFRESH_TOKEN_SECONDS,
+    "ROTATE_REFRESH_TOKEN": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "REFRESH_TOKEN_GRACE_PERIOD_SECONDS": 0,
+    "ALLOW_URI_WILDCARDS": False,
+    "OIDC_RESPONSE_TYPES_SUPPORTED": ["code"],
+    "OIDC_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": [
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+    ],
+}
 
 # --- HTTPS and security headers ---------------------------------------------------------
 HTTPS = env.bool("HTTPS", PRODUCTION)

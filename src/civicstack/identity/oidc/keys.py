@@ -1,0 +1,162 @@
+"""ID token signing keys: made, encrypted at rest, published (JWKS) and used to sign.
+
+Private keys are stored encrypted (AES-GCM) under a key derived from SECRET_KEY, with the
+key's row id as associated data, so a copied ciphertext cannot be moved to another row.
+Each process keeps decrypted keys in memory by kid: decrypting and parsing a PEM on every
+token would cost more than signing it.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+import time
+from datetime import datetime, timedelta
+from typing import Any
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+from jwcrypto import jwk, jws
+from jwcrypto.common import json_encode
+
+from civicstack.identity.models import SigningAlg, SigningKey
+
+# How long an active key stays the one used before another process sees a rotation.
+_ACTIVE_CACHE_SECONDS = 30.0
+_lock = threading.Lock()
+_private: dict[str, jwk.JWK] = {}
+_active: dict[str, tuple[float, SigningKey]] = {}
+
+
+def _cipher() -> AESGCM:
+    material = HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"civicstack oidc signing keys"
+    ).derive(settings.SECRET_KEY.encode())
+    return AESGCM(material)
+
+
+def publish_seconds() -> int:
+    """Return how long a retired key stays in the JWKS: the longest life of what it signed."""
+    return int(settings.OIDC_ID_TOKEN_SECONDS)
+
+
+def key_new(alg: str) -> SigningKey:
+    """Return a new, unsaved signing key for ``alg`` (RS256: RSA 2048; ES256: P-256)."""
+    if alg == SigningAlg.RS256:
+        private: Any = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    elif alg == SigningAlg.ES256:
+        private = ec.generate_private_key(ec.SECP256R1())
+    else:
+        raise ValueError("unsupported signing algorithm")
+    pem = private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    kid = secrets.token_urlsafe(16)
+    public = jwk.JWK.from_pem(pem).export_public(as_dict=True)
+    public.update({"kid": kid, "alg": alg, "use": "sig"})
+    key = SigningKey(kid=kid, alg=alg, public_jwk=public)
+    nonce = secrets.token_bytes(12)
+    key.private_key_encrypted = nonce + _cipher().encrypt(nonce, pem, str(key.pk).encode())
+    return key
+
+
+def _private_jwk(key: SigningKey) -> jwk.JWK:
+    cached = _private.get(key.kid)
+    if cached is not None:
+        return cached
+    blob = bytes(key.private_key_encrypted)
+    pem = _cipher().decrypt(blob[:12], blob[12:], str(key.pk).encode())
+    private = jwk.JWK.from_pem(pem)
+    with _lock:
+        _private[key.kid] = private
+    return private
+
+
+def caches_clear() -> None:
+    """Forget this process's copies of the active keys (after a rotation)."""
+    with _lock:
+        _active.clear()
+
+
+def active_key(alg: str) -> SigningKey:
+    """Return the key that signs new tokens with ``alg``.
+
+    Raises SigningKey.DoesNotExist when there is none (``civicstack oidc_keys`` makes them).
+    """
+    now = time.monotonic()
+    cached = _active.get(alg)
+    if cached is not None and now - cached[0] < _ACTIVE_CACHE_SECONDS:
+        return cached[1]
+    key = SigningKey.objects.filter(alg=alg, retired_at__isnull=True).order_by("-activated_at")[0:1]
+    found = list(key)
+    if not found:
+        raise SigningKey.DoesNotExist(f"no active {alg} signing key")
+    with _lock:
+        _active[alg] = (now, found[0])
+    return found[0]
+
+
+def published_keys(now: datetime | None = None) -> list[SigningKey]:
+    """Return the keys in the JWKS: active ones, and retired ones whose tokens may still live."""
+    moment = now or timezone.now()
+    cutoff = moment - timedelta(seconds=publish_seconds())
+    return list(
+        SigningKey.objects.filter(Q(retired_at__isnull=True) | Q(retired_at__gt=cutoff)).order_by(
+            "alg", "-activated_at"
+        )
+    )
+
+
+def jwks_document() -> dict[str, Any]:
+    """Return the JSON Web Key Set of the published public keys."""
+    return {"keys": [dict(key.public_jwk) for key in published_keys()]}
+
+
+def sign(claims: dict[str, Any], alg: str) -> str:
+    """Return ``claims`` as a compact JWS signed with the active ``alg`` key, with its kid."""
+    key = active_key(alg)
+    token = jws.JWS(json.dumps(claims, separators=(",", ":")).encode())
+    token.add_signature(
+        _private_jwk(key),
+        alg=alg,
+        protected=json_encode({"alg": alg, "kid": key.kid, "typ": "JWT"}),
+    )
+    return str(token.serialize(compact=True))
+
+
+def verify(token: str, *, leeway_expired: bool = False) -> dict[str, Any] | None:
+    """Return the claims of a JWT we signed (any published key), or None when it is not ours.
+
+    Only the kid's own algorithm is accepted, so ``alg`` none or HS256 never verify.
+    """
+    if not isinstance(token, str) or len(token) > 16384 or token.count(".") != 2:
+        return None
+    try:
+        parsed = jws.JWS()
+        parsed.deserialize(token)
+        header = parsed.jose_header
+        if not isinstance(header, dict):
+            return None
+        kid = header.get("kid")
+        alg = header.get("alg")
+        if not isinstance(kid, str) or alg not in SigningAlg.values:
+            return None
+        keys = {key.kid: key for key in published_keys()}
+        key = keys.get(kid)
+        if key is None or key.alg != alg:
+            return None
+        parsed.verify(jwk.JWK(**key.public_jwk), alg=alg)
+        claims = json.loads(parsed.payload)
+    except Exception:
+        return None
+    if not isinstance(claims, dict):
+        return None
+    return claims

@@ -1,0 +1,378 @@
+"""The token endpoint's rules, as django-oauth-toolkit's request validator.
+
+Differences from django-oauth-toolkit's defaults, and why:
+
+- Every client is confidential and authenticates with the one method it registered
+  (client_secret_basic, client_secret_post or private_key_jwt); any other is refused.
+- Client secrets are 256-bit random, so a keyed hash (HMAC-SHA256) is as strong as a slow
+  password hash and lets the token endpoint do hundreds of grants a second.
+- Codes are kept after use: a second use is refused and revokes every token the first
+  use produced.
+- ID tokens are signed with Civicstack's rotating keys (RS256 by default, ES256 on
+  request), carry a kid, and the authentication context recorded with the code.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import logging
+import time
+import uuid
+from datetime import timedelta
+from typing import Any
+from urllib.parse import unquote_plus
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from jwcrypto import jwk, jws
+from oauth2_provider.models import AccessToken, RefreshToken
+from oauth2_provider.oauth2_validators import OAuth2Validator
+from oauth2_provider.scopes import BaseScopes
+
+from civicstack.identity.models import AuthMethod, Client, ClientAssertion, Grant
+from civicstack.identity.oidc import claims as oidc_claims
+from civicstack.identity.oidc import keys
+
+log = logging.getLogger(__name__)
+
+JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+SECRET_PREFIX = "hmac-sha256$"  # noqa: S105 - the stored form's label, not a secret
+_MAX_ASSERTION_SECONDS = 600
+
+
+def secret_digest(secret: str) -> str:
+    """Return the stored form of a client secret: an HMAC-SHA256 under a SECRET_KEY-derived key."""
+    key = hashlib.sha256(b"civicstack oidc client secrets\x00" + settings.SECRET_KEY.encode())
+    mac = hmac.new(key.digest(), secret.encode(), hashlib.sha256).hexdigest()
+    return SECRET_PREFIX + mac
+
+
+def secret_matches(secret: str, stored: str) -> bool:
+    """Check a presented client secret against its stored digest, in constant time."""
+    if not stored.startswith(SECRET_PREFIX) or not secret or len(secret) > 512:
+        return False
+    return hmac.compare_digest(secret_digest(secret), stored)
+
+
+def token_endpoint() -> str:
+    """Return the token endpoint's absolute URL."""
+    return str(settings.OIDC_ISSUER) + "/token"
+
+
+class ClientScopes(BaseScopes):
+    """The scopes a client may ask for: those it was registered for."""
+
+    def get_all_scopes(self) -> dict[str, str]:
+        from oauth2_provider.settings import oauth2_settings
+
+        return dict(oauth2_settings.SCOPES)
+
+    def get_available_scopes(
+        self, application: Any = None, request: Any = None, *args: Any, **kwargs: Any
+    ) -> list[str]:
+        if application is None:
+            return []
+        known = self.get_all_scopes()
+        return [scope for scope in application.scopes_allowed if scope in known]
+
+    def get_default_scopes(
+        self, application: Any = None, request: Any = None, *args: Any, **kwargs: Any
+    ) -> list[str]:
+        return []
+
+
+class CivicstackValidator(OAuth2Validator):  # type: ignore[misc]
+    """django-oauth-toolkit's validator with Civicstack's client, code and token rules."""
+
+    oidc_claim_scope = None
+
+    # --- Client authentication ---------------------------------------------------------
+
+    def client_authentication_required(self, request: Any, *args: Any, **kwargs: Any) -> bool:
+        return True
+
+    def authenticate_client_id(self, client_id: Any, request: Any, *args: Any, **kw: Any) -> bool:
+        return False
+
+    def _client(self, client_id: Any, request: Any) -> Client | None:
+        if not isinstance(client_id, str) or not client_id or len(client_id) > 255:
+            return None
+        client = self._load_application(client_id, request)
+        return client if isinstance(client, Client) else None
+
+    def authenticate_client(self, request: Any, *args: Any, **kwargs: Any) -> bool:
+        basic = self._extract_basic_auth(request)
+        body_secret = getattr(request, "client_secret", None)
+        assertion = getattr(request, "client_assertion", None)
+        assertion_type = getattr(request, "client_assertion_type", None)
+        presented = [bool(basic), body_secret is not None, assertion is not None]
+        if sum(presented) != 1:
+            return False
+        if basic:
+            return self._basic(request, basic)
+        if body_secret is not None:
+            client = self._client(request.client_id, request)
+            if client is None or client.auth_method != AuthMethod.CLIENT_SECRET_POST:
+                return False
+            return secret_matches(str(body_secret), client.client_secret)
+        if assertion_type != JWT_BEARER or not isinstance(assertion, str):
+            return False
+        return self._private_key_jwt(request, assertion)
+
+    def _basic(self, request: Any, auth_string: str) -> bool:
+        try:
+            decoded = base64.b64decode(auth_string, validate=True).decode("utf-8")
+            client_id, secret = (unquote_plus(part) for part in decoded.split(":", 1))
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            return False
+        if request.client_id and request.client_id != client_id:
+            return False
+        client = self._client(client_id, request)
+        if client is None or client.auth_method != AuthMethod.CLIENT_SECRET_BASIC:
+            return False
+        if not secret_matches(secret, client.client_secret):
+            return False
+        request.client_id = client_id
+        return True
+
+    def _private_key_jwt(self, request: Any, assertion: str) -> bool:
+        """RFC 7523 client authentication: a JWT signed by a key in the client's JWKS."""
+        if len(assertion) > 8192 or assertion.count(".") != 2:
+            return False
+        try:
+            parsed = jws.JWS()
+            parsed.deserialize(assertion)
+            header = parsed.jose_header
+            unverified = json.loads(parsed.objects["payload"])
+        except Exception:
+            return False
+        if not isinstance(header, dict) or not isinstance(unverified, dict):
+            return False
+        client_id = unverified.get("iss")
+        if request.client_id and request.client_id != client_id:
+            return False
+        client = self._client(client_id, request)
+        if client is None or client.auth_method != AuthMethod.PRIVATE_KEY_JWT:
+            return False
+        alg = header.get("alg")
+        if alg not in ("RS256", "ES256"):
+            return False
+        claims = None
+        for candidate in (client.jwks or {}).get("keys", []):
+            if not isinstance(candidate, dict):
+                continue
+            if header.get("kid") and candidate.get("kid") != header.get("kid"):
+                continue
+            if candidate.get("kty") != ("RSA" if alg == "RS256" else "EC"):
+                continue
+            try:
+                parsed.verify(jwk.JWK(**candidate), alg=alg)
+                claims = json.loads(parsed.payload)
+                break
+            except Exception:  # noqa: S112 - try the next registered key
+                continue
+        if not isinstance(claims, dict):
+            return False
+        now = int(time.time())
+        audience = claims.get("aud")
+        audiences = audience if isinstance(audience, list) else [audience]
+        exp = claims.get("exp")
+        jti = claims.get("jti")
+        if (
+            claims.get("sub") != client.client_id
+            or claims.get("iss") != client.client_id
+            or not {token_endpoint(), str(settings.OIDC_ISSUER)} & set(map(str, audiences))
+            or not isinstance(exp, int)
+            or exp <= now - 5
+            or exp > now + _MAX_ASSERTION_SECONDS
+            or not isinstance(jti, str)
+            or not jti
+            or len(jti) > 255
+        ):
+            return False
+        try:
+            with transaction.atomic():
+                ClientAssertion.objects.create(
+                    client=client, jti=jti, expires_at=timezone.now() + timedelta(seconds=exp - now)
+                )
+        except IntegrityError:
+            return False  # a replayed assertion
+        request.client_id = client.client_id
+        return True
+
+    # --- Grants ------------------------------------------------------------------------
+
+    def validate_grant_type(
+        self, client_id: Any, grant_type: str, client: Any, request: Any, *args: Any, **kw: Any
+    ) -> bool:
+        allowed = getattr(request.client, "grant_types", [])
+        return grant_type in {"authorization_code", "refresh_token", "client_credentials"} and (
+            grant_type in allowed
+        )
+
+    def validate_response_type(self, *args: Any, **kwargs: Any) -> bool:
+        return False  # the authorization endpoint is Civicstack's own view
+
+    def _grant(self, code: Any, request: Any) -> Grant | None:
+        cached = getattr(request, "_civicstack_grant", None)
+        if isinstance(cached, Grant) and cached.code == code:
+            return cached
+        if not isinstance(code, str) or not code or len(code) > 255:
+            return None
+        grant = Grant.objects.filter(code=code, application=request.client).first()
+        request._civicstack_grant = grant
+        return grant
+
+    def validate_code(
+        self, client_id: Any, code: Any, client: Any, request: Any, *args: Any, **kwargs: Any
+    ) -> bool:
+        from civicstack.identity import services
+
+        grant = self._grant(code, request)
+        if grant is None:
+            return False
+        claimed = Grant.objects.filter(pk=grant.pk, used_at__isnull=True).update(
+            used_at=timezone.now()
+        )
+        if not claimed:
+            services.code_reuse_revoke(grant=grant)
+            return False
+        if grant.is_expired():
+            return False
+        request.scopes = grant.scope.split()
+        request.user = grant.user
+        if grant.nonce:
+            request.nonce = grant.nonce
+        request.claims = {}
+        return True
+
+    def invalidate_authorization_code(self, *args: Any, **kwargs: Any) -> None:
+        return None  # validate_code marked it used, atomically
+
+    def confirm_redirect_uri(
+        self, client_id: Any, code: Any, redirect_uri: Any, client: Any, *args: Any, **kw: Any
+    ) -> bool:
+        request = kw.get("request") or (args[0] if args else None)
+        grant = self._grant(code, request) if request is not None else None
+        return grant is not None and redirect_uri == grant.redirect_uri
+
+    def get_code_challenge(self, code: Any, request: Any) -> str | None:
+        grant = self._grant(code, request)
+        return (grant.code_challenge or None) if grant else None
+
+    def get_code_challenge_method(self, code: Any, request: Any) -> str | None:
+        grant = self._grant(code, request)
+        return (grant.code_challenge_method or None) if grant else None
+
+    def get_authorization_code_nonce(
+        self, client_id: Any, code: Any, redirect_uri: Any, request: Any
+    ) -> str | None:
+        grant = self._grant(code, request)
+        return (grant.nonce or None) if grant else None
+
+    def get_authorization_code_scopes(
+        self, client_id: Any, code: Any, redirect_uri: Any, request: Any
+    ) -> list[str]:
+        grant = Grant.objects.filter(code=code).only("scope").first() if code else None
+        return grant.scope.split() if grant else []
+
+    def validate_refresh_token(
+        self, refresh_token: Any, client: Any, request: Any, *args: Any, **kwargs: Any
+    ) -> bool:
+        from civicstack.identity import services
+
+        if not isinstance(refresh_token, str) or not refresh_token or len(refresh_token) > 255:
+            return False
+        checksum = hashlib.sha256(refresh_token.encode()).hexdigest()
+        old = (
+            RefreshToken.objects.filter(token_checksum=checksum, revoked__isnull=False)
+            .exclude(token_family__isnull=True)
+            .first()
+        )
+        live = RefreshToken.objects.filter(token_checksum=checksum, revoked__isnull=True).exists()
+        if old is not None and not live:
+            services.token_family_revoke(
+                token_family=old.token_family, client=old.application, reason="refresh_token_reuse"
+            )
+            return False
+        return bool(super().validate_refresh_token(refresh_token, client, request, *args, **kwargs))
+
+    def save_bearer_token(self, token: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
+        result = super().save_bearer_token(token, request, *args, **kwargs)
+        if request.grant_type == "authorization_code":
+            grant = self._grant(request.code, request)
+            checksum = hashlib.sha256(token["access_token"].encode()).hexdigest()
+            access = AccessToken.objects.filter(token_checksum=checksum).only("pk").first()
+            family = (
+                RefreshToken.objects.filter(access_token=access).values_list(
+                    "token_family", flat=True
+                )
+                if access
+                else None
+            )
+            if grant is not None and access is not None:
+                Grant.objects.filter(pk=grant.pk).update(
+                    access_token_id=access.pk, token_family=family.first() if family else None
+                )
+        return result
+
+    # --- ID tokens ---------------------------------------------------------------------
+
+    def _grant_for_id_token(self, request: Any) -> Grant | None:
+        if request.grant_type == "authorization_code":
+            return self._grant(request.code, request)
+        instance = getattr(request, "refresh_token_instance", None)
+        if instance is not None and instance.token_family:
+            return Grant.objects.filter(token_family=instance.token_family).first()
+        return None
+
+    def get_id_token_dictionary(
+        self, token: Any, token_handler: Any, request: Any
+    ) -> tuple[dict[str, Any], Any]:
+        now = int(time.time())
+        lifetime = int(settings.OIDC_ID_TOKEN_SECONDS)
+        grant = self._grant_for_id_token(request)
+        claims: dict[str, Any] = {
+            "iss": str(settings.OIDC_ISSUER),
+            "sub": oidc_claims.subject(request.user),
+            "iat": now,
+            "exp": now + lifetime,
+            "jti": str(uuid.uuid4()),
+        }
+        if grant is not None:
+            if grant.acr:
+                claims["acr"] = grant.acr
+            if grant.amr:
+                claims["amr"] = list(grant.amr)
+            # Always given (OIDC allows it), so clients asking max_age or requiring it get it.
+            if grant.auth_time:
+                claims["auth_time"] = grant.auth_time
+            if grant.sid:
+                claims["sid"] = grant.sid
+        claims["azp"] = request.client.client_id
+        return claims, timezone.now() + timedelta(seconds=lifetime)
+
+    def finalize_id_token(self, id_token: Any, token: Any, token_handler: Any, request: Any) -> str:
+        claims, expires = self.get_id_token_dictionary(token, token_handler, request)
+        id_token.update(claims)
+        if "nonce" not in id_token and request.nonce:
+            id_token["nonce"] = request.nonce
+        id_token["aud"] = request.client.client_id
+        signed = keys.sign(id_token, request.client.id_token_alg)
+        id_token_row = self._save_id_token(id_token["jti"], request, expires)
+        request.access_token = id_token_row
+        request.id_token = id_token_row
+        return signed
+
+    def _load_id_token(self, token: Any) -> Any:
+        from oauth2_provider.models import get_id_token_model
+
+        claims = keys.verify(token) if isinstance(token, str) else None
+        if not claims or not isinstance(claims.get("jti"), str):
+            return None
+        return get_id_token_model().objects.filter(jti=claims["jti"]).first()
