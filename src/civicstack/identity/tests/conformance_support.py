@@ -124,6 +124,10 @@ class Provider:
 
 def provider_discover(live_server: Any, settings: Any) -> Provider:
     """Point the issuer at the live server and read the discovery document, as an RP would."""
+    from civicstack.identity.services import signing_keys_ensure
+
+    # Keys are made by `civicstack oidc_keys` in a deployment; a flushed test database has none.
+    signing_keys_ensure()
     issuer = str(live_server.url) + "/oidc"
     settings.OIDC_ISSUER = issuer
     settings.SITE_URL = str(live_server.url)
@@ -148,9 +152,14 @@ class RelyingParty:
     id_token_alg: str = "RS256"
     private_jwk: dict[str, Any] | None = None
 
-    def oauth(self, **kwargs: Any) -> OAuth2Session:
-        """Return a fresh Authlib session for this client (PKCE S256 unless told otherwise)."""
+    def oauth(self, *, assertion_seconds: int | None = None, **kwargs: Any) -> OAuth2Session:
+        """Return a fresh Authlib session for this client (PKCE S256 unless told otherwise).
+
+        For private_key_jwt, ``assertion_seconds`` sets the client assertion's lifetime
+        (Authlib's default is 3600 seconds).
+        """
         kwargs.setdefault("code_challenge_method", "S256")
+        kwargs.setdefault("scope", " ".join(self.scopes))
         if self.auth_method == "private_key_jwt":
             assert self.private_jwk is not None
             session = OAuth2Session(
@@ -158,11 +167,13 @@ class RelyingParty:
                 client_secret=self.private_jwk,
                 token_endpoint_auth_method="private_key_jwt",
                 redirect_uri=self.redirect_uri,
-                scope=" ".join(self.scopes),
                 **kwargs,
             )
+            claims = (
+                {"exp": int(time.time()) + assertion_seconds} if assertion_seconds else None
+            )
             session.register_client_auth_method(
-                PrivateKeyJWT(self.provider.token_endpoint, alg="RS256")
+                PrivateKeyJWT(self.provider.token_endpoint, claims=claims, alg="RS256")
             )
             return session
         return OAuth2Session(
@@ -170,7 +181,6 @@ class RelyingParty:
             client_secret=self.client_secret,
             token_endpoint_auth_method=self.auth_method,
             redirect_uri=self.redirect_uri,
-            scope=" ".join(self.scopes),
             **kwargs,
         )
 
@@ -562,9 +572,16 @@ def authorization_request(
 _AUTHLIB_OWN = {"response_type", "client_id", "code_challenge", "code_challenge_method"}
 
 
-def exchange(rp: RelyingParty, request: Request, code: str, **kwargs: Any) -> dict[str, Any]:
+def exchange(
+    rp: RelyingParty,
+    request: Request,
+    code: str,
+    *,
+    assertion_seconds: int | None = None,
+    **kwargs: Any,
+) -> dict[str, Any]:
     """Exchange ``code`` at the token endpoint with Authlib; return the token response."""
-    session = rp.oauth()
+    session = rp.oauth(assertion_seconds=assertion_seconds)
     token = session.fetch_token(
         rp.provider.token_endpoint,
         code=code,
