@@ -149,6 +149,9 @@ class SampleService:
             "/signed-out": self.signed_out,
         }
         handler = routes.get(path)
+        if path == "/favicon.ico":
+            start_response("204 No Content", [("Cache-Control", "max-age=3600")])
+            return [b""]
         if handler is None:
             status, headers, body = "404 Not Found", [], page("Page not found", "<p>Not found.</p>")
         else:

@@ -169,9 +169,7 @@ class RelyingParty:
                 redirect_uri=self.redirect_uri,
                 **kwargs,
             )
-            claims = (
-                {"exp": int(time.time()) + assertion_seconds} if assertion_seconds else None
-            )
+            claims = {"exp": int(time.time()) + assertion_seconds} if assertion_seconds else None
             session.register_client_auth_method(
                 PrivateKeyJWT(self.provider.token_endpoint, claims=claims, alg="RS256")
             )
