@@ -170,7 +170,7 @@ def better(current: LoadResult | None, sample: LoadResult) -> LoadResult:
     return sample if sample.per_second > current.per_second else current
 
 
-# --- Processes -------------------------------------------------------------------------------------
+# --- Processes ------------------------------------------------------------------------------------
 
 
 def session_cpu_seconds(session_id: int) -> float:
@@ -377,7 +377,7 @@ def sign_in_and_consent(base: str, clients: dict[str, list[str]]) -> str:
     return str(browser.cookies[SESSION_COOKIE])
 
 
-# --- Load ------------------------------------------------------------------------------------------
+# --- Load -----------------------------------------------------------------------------------------
 
 Operation = Callable[[Any, int], Awaitable[bool]]
 
@@ -588,14 +588,15 @@ def _brief(result: LoadResult) -> str:
     text = (
         f"{result.name:<26} c={result.connections:<3} {result.per_second:8.1f}/s "
         f"p50 {result.percentile(0.5):7.1f} ms p99 {result.percentile(0.99):7.1f} ms "
-        f"server CPU {result.server_cpu_seconds:5.1f} s client CPU {result.client_cpu_seconds:5.1f} s"
+        f"server CPU {result.server_cpu_seconds:5.1f} s "
+        f"client CPU {result.client_cpu_seconds:5.1f} s"
     )
     if result.errors:
         text += f" [errors {result.errors}: {result.first_error[:80]}]"
     return text
 
 
-# --- Signing in process ----------------------------------------------------------------------------
+# --- Signing in process ---------------------------------------------------------------------------
 
 
 @dataclass
@@ -665,7 +666,7 @@ def signing_times(seconds: float) -> list[SigningResult]:
     return results
 
 
-# --- Report ----------------------------------------------------------------------------------------
+# --- Report ---------------------------------------------------------------------------------------
 
 
 def machine() -> dict[str, Any]:

@@ -143,7 +143,8 @@ def _back_at(page: Page, url: str, service: SampleService, log: BrowserLog | Non
         if time.monotonic() > deadline:
             text = page.locator("body").inner_text()[:600] if page.locator("body").count() else ""
             raise AssertionError(
-                f"not back at {url}: at {page.url}: {text[-300:]} {service.errors} {log.problems() if log else ''}"
+                f"not back at {url}: at {page.url}: {text[-300:]} {service.errors} "
+                f"{log.problems() if log else ''}"
             )
         page.wait_for_timeout(100)
     page.wait_for_load_state("load")

@@ -596,7 +596,7 @@ def token_post(rp: RelyingParty, data: Mapping[str, str]) -> requests.Response:
     )
 
 
-# --- ID tokens -------------------------------------------------------------------------------------
+# --- ID tokens ------------------------------------------------------------------------------------
 
 
 def key_for(jwks: Mapping[str, Any], kid: str) -> dict[str, Any]:

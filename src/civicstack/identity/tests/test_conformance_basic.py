@@ -124,7 +124,7 @@ def test_oidcc_server(browser: Browser, rp: RelyingParty, citizen: Any) -> None:
     the token response is a Bearer token with an ID token that passes every check, and
     userinfo names the same subject.
     """
-    request, outcome, token, claims = code_flow(browser, rp)
+    _request, outcome, token, claims = code_flow(browser, rp)
     assert token["token_type"].lower() == "bearer"
     assert isinstance(token["expires_in"], int) and token["expires_in"] > 0
     assert token.get("refresh_token"), "no refresh token for a client allowed refresh_token"
@@ -616,7 +616,7 @@ def test_oidcc_ensure_redirect_uri_in_authorization_request(
     assert "code" not in outcome.params, outcome.describe()
 
 
-# --- PKCE ------------------------------------------------------------------------------------------
+# --- PKCE -----------------------------------------------------------------------------------------
 
 
 def test_pkce_missing_refused(browser: Browser, rp: RelyingParty) -> None:
@@ -662,7 +662,7 @@ def test_pkce_verifier_missing_refused(browser: Browser, rp: RelyingParty) -> No
     assert response.json()["error"] in ("invalid_grant", "invalid_request")
 
 
-# --- prompt, max_age, hints ------------------------------------------------------------------------
+# --- prompt, max_age, hints -----------------------------------------------------------------------
 
 
 def test_oidcc_prompt_none_logged_in(browser: Browser, rp: RelyingParty) -> None:
@@ -863,7 +863,7 @@ def test_oidcc_refresh_token(browser: Browser, rp: RelyingParty) -> None:
             assert claims["nonce"] == first.get("nonce")
 
 
-# --- ID tokens ---------------------------------------------------------------------------------------
+# --- ID tokens ------------------------------------------------------------------------------------
 
 
 def test_oidcc_idtoken_rs256(browser: Browser, rp: RelyingParty) -> None:
@@ -911,7 +911,7 @@ def test_oidcc_idtoken_signature(browser: Browser, rp: RelyingParty) -> None:
         id_token_verify(rp, tampered, nonce=request.nonce)
 
 
-# --- RP-initiated logout -----------------------------------------------------------------------------
+# --- RP-initiated logout --------------------------------------------------------------------------
 
 
 def test_oidcc_rp_initiated_logout(browser: Browser, rp: RelyingParty) -> None:
