@@ -32,6 +32,7 @@ urlpatterns += i18n_patterns(
     path("back-office/", include("civicstack.backoffice.urls")),
     path("documents/", include("civicstack.documents.urls")),
     path("account/notifications/", include("civicstack.notify.urls")),
+    path("account/services/", include("civicstack.identity.oidc.account_urls")),
     path("back-office/django-admin/", admin.site.urls),
     prefix_default_language=True,
 )

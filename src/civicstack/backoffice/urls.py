@@ -1,6 +1,6 @@
 from django.urls import path
 
-from civicstack.backoffice import case_views, form_views, notify_views, views
+from civicstack.backoffice import case_views, form_views, identity_views, notify_views, views
 
 app_name = "backoffice"
 
@@ -169,5 +169,27 @@ urlpatterns += [
         "notifications/<uuid:sender_id>/settings",
         notify_views.sender_settings,
         name="notify-settings",
+    ),
+]
+
+# Sign-in clients: agency services that sign people in with Civicstack (OpenID Connect).
+urlpatterns += [
+    path("sign-in-clients", identity_views.client_index, name="identity-clients"),
+    path("sign-in-clients/new", identity_views.client_new, name="identity-client-new"),
+    path("sign-in-clients/<uuid:client_id>", identity_views.client_detail, name="identity-client"),
+    path(
+        "sign-in-clients/<uuid:client_id>/edit",
+        identity_views.client_edit,
+        name="identity-client-edit",
+    ),
+    path(
+        "sign-in-clients/<uuid:client_id>/secret",
+        identity_views.client_secret_rotate,
+        name="identity-client-secret",
+    ),
+    path(
+        "sign-in-clients/<uuid:client_id>/disable",
+        identity_views.client_disable,
+        name="identity-client-disable",
     ),
 ]

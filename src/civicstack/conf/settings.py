@@ -249,6 +249,7 @@ OAUTH2_PROVIDER = {
     "OIDC_ENABLED": True,
     "OIDC_ISS_ENDPOINT": OIDC_ISSUER,
     "OAUTH2_VALIDATOR_CLASS": "civicstack.identity.oidc.validator.CivicstackValidator",
+    "OAUTH2_SERVER_CLASS": "civicstack.identity.oidc.validator.CivicstackServer",
     "SCOPES_BACKEND_CLASS": "civicstack.identity.oidc.validator.ClientScopes",
     "SCOPES": {
         "openid": "Sign in",

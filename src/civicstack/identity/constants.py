@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from django.db import models
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
@@ -51,3 +52,40 @@ LEVEL_LABELS: dict[Level, Promise] = {
     Level.SUBSTANTIAL: _("Substantial"),
     Level.HIGH: _("High"),
 }
+
+
+# --- OpenID Connect provider -------------------------------------------------------------
+
+
+class AuthMethod(models.TextChoices):
+    """How a client proves who it is at the token endpoint (one per client)."""
+
+    CLIENT_SECRET_BASIC = "client_secret_basic", _("Client secret in the Authorization header")
+    CLIENT_SECRET_POST = "client_secret_post", _("Client secret in the request body")
+    PRIVATE_KEY_JWT = "private_key_jwt", _("Signed JWT with the client's key (private_key_jwt)")
+
+
+class SigningAlg(models.TextChoices):
+    """Algorithms the provider signs ID tokens with (RS256 is OpenID Connect's default)."""
+
+    RS256 = "RS256", _("RS256 (RSA, the default every client supports)")
+    ES256 = "ES256", _("ES256 (elliptic curve, faster)")
+
+
+class GrantType(models.TextChoices):
+    """How a client may get tokens."""
+
+    AUTHORIZATION_CODE = "authorization_code", _("Sign people in (authorization code with PKCE)")
+    REFRESH_TOKEN = "refresh_token", _("Refresh tokens")
+    CLIENT_CREDENTIALS = "client_credentials", _("Act as itself (client credentials)")
+
+
+class OidcScope(models.TextChoices):
+    """What a client may ask to receive about a person."""
+
+    OPENID = "openid", _("Sign-in (openid)")
+    PROFILE = "profile", _("Name and language (profile)")
+    EMAIL = "email", _("Email address (email)")
+    PHONE = "phone", _("Phone number (phone)")
+    ADDRESS = "address", _("Postal address (address)")
+    NATIONAL_ID = "national_id", _("National identifier (national_id, asked every time)")

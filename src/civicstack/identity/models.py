@@ -8,26 +8,12 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
-from django.utils.translation import gettext_lazy as _
 from oauth2_provider.models import AbstractApplication, AbstractGrant
 
 from civicstack.core.models import BaseModel
-from civicstack.identity.constants import Level
+from civicstack.identity.constants import AuthMethod, Level, SigningAlg
 
 # --- OpenID Connect provider ---------------------------------------------------------------
-
-
-class AuthMethod(models.TextChoices):
-    """How a client proves who it is at the token endpoint (one per client)."""
-
-    CLIENT_SECRET_BASIC = "client_secret_basic", _("Client secret in the Authorization header")
-    CLIENT_SECRET_POST = "client_secret_post", _("Client secret in the request body")
-    PRIVATE_KEY_JWT = "private_key_jwt", _("Signed JWT (private_key_jwt)")
-
-
-class SigningAlg(models.TextChoices):
-    RS256 = "RS256", "RS256"
-    ES256 = "ES256", "ES256"
 
 
 class Client(AbstractApplication):
@@ -38,12 +24,16 @@ class Client(AbstractApplication):
     """
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    # Clients belong to agencies, not people: django-oauth-toolkit's owner field stays empty.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     agency = models.ForeignKey(
         "accounts.Agency",
         null=True,
         blank=True,
         on_delete=models.PROTECT,
-        related_name="oidc_clients",
+        related_name="+",
     )
     auth_method = models.CharField(
         max_length=32, choices=AuthMethod.choices, default=AuthMethod.CLIENT_SECRET_BASIC
@@ -100,6 +90,7 @@ class Grant(AbstractGrant):
     which tokens the code produced, so a replay can revoke them.
     """
 
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     used_at = models.DateTimeField(null=True, blank=True)
     auth_time = models.BigIntegerField(default=0)
     acr = models.CharField(max_length=100, blank=True)

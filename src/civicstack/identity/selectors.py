@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.db.models import QuerySet
 
 from civicstack.identity.models import Client, Consent, SigningKey
@@ -31,3 +32,8 @@ def consents_of(*, user: Any) -> QuerySet[Consent]:
         .select_related("client", "client__agency")
         .order_by("-granted_at")
     )
+
+
+def oidc_issuer() -> str:
+    """Return the OpenID Connect issuer (discovery is at issuer + /.well-known/...)."""
+    return str(settings.OIDC_ISSUER)

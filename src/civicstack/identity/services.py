@@ -107,7 +107,7 @@ def jwks_validate(value: Any) -> dict[str, Any]:
     for item in found:
         if not isinstance(item, dict):
             raise ValueError(gettext("Each key must be a JSON object"))
-        if _PRIVATE_MEMBERS & set(item):
+        if _PRIVATE_MEMBERS.intersection(item):
             raise ValueError(gettext("The key set contains a private key. Give public keys only"))
         if item.get("kty") not in {"RSA", "EC"}:
             raise ValueError(gettext("Only RSA and EC (P-256) keys are accepted"))

@@ -91,14 +91,19 @@ def _params(request: HttpRequest) -> QueryDict:
     return request.POST if request.method == "POST" else request.GET
 
 
-def language_of(params: QueryDict | dict[str, str]) -> str | None:
+def language_of(params: QueryDict) -> str | None:
     """Return the first of ``ui_locales`` Civicstack speaks (en, cy), if any."""
-    value = params.get("ui_locales") or ""
+    value = _get(params, "ui_locales") or ""
     for tag in str(value)[:200].split():
         base = tag.split("-")[0].lower()
         if base in LANGUAGES:
             return base
     return None
+
+
+def _get(params: QueryDict, name: str) -> str:
+    value = params.get(name, "")
+    return value if isinstance(value, str) else ""
 
 
 def params_of(request: HttpRequest) -> QueryDict:
@@ -111,8 +116,8 @@ def client_and_redirect(params: QueryDict) -> tuple[Client, str]:
     for name in ("client_id", "redirect_uri"):
         if len(params.getlist(name)) > 1:
             raise PageError("duplicate_parameter")
-    client_id = params.get("client_id", "")
-    redirect_uri = params.get("redirect_uri", "")
+    client_id = _get(params, "client_id")
+    redirect_uri = _get(params, "redirect_uri")
     if not client_id or len(client_id) > 255:
         raise PageError("unknown_client")
     client = Client.objects.filter(client_id=client_id).select_related("agency").first()
@@ -128,32 +133,35 @@ def client_and_redirect(params: QueryDict) -> tuple[Client, str]:
 def parse(params: QueryDict) -> AuthRequest:
     """Check the whole request; raise PageError or RedirectError when it is not acceptable."""
     client, redirect_uri = client_and_redirect(params)
-    state = params.get("state", "")
+    state = _get(params, "state")
     for name in _SINGLE:
         if len(params.getlist(name)) > 1:
             raise RedirectError("invalid_request", f"{name} is given more than once")
-    for name, value in params.items():
+    for name in params:
+        value = _get(params, name)
         if len(value) > _MAX_PARAM:
             raise RedirectError("invalid_request", f"{name[:40]} is too long")
-    if params.get("request"):
+        if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+            raise RedirectError("invalid_request", "Parameters cannot contain control characters")
+    if _get(params, "request"):
         raise RedirectError("request_not_supported", "Request objects are not supported")
-    if params.get("request_uri"):
+    if _get(params, "request_uri"):
         raise RedirectError("request_uri_not_supported", "request_uri is not supported")
-    response_type = params.get("response_type", "")
+    response_type = _get(params, "response_type")
     if not response_type:
         raise RedirectError("invalid_request", "response_type is required")
     if response_type != "code":
         raise RedirectError("unsupported_response_type", "Only response_type=code is supported")
-    if params.get("response_mode", "query") != "query":
+    if (_get(params, "response_mode") or "query") != "query":
         raise RedirectError("invalid_request", "Only response_mode=query is supported")
-    requested = params.get("scope", "").split()
+    requested = _get(params, "scope").split()
     if "openid" not in requested:
         raise RedirectError("invalid_scope", "The openid scope is required")
     allowed = set(client.scopes_allowed)
     # Scope values not understood or not registered for the client are ignored (OIDC 3.1.2.1).
     scopes = [scope for scope in dict.fromkeys(requested) if scope in allowed]
-    challenge = params.get("code_challenge", "")
-    method = params.get("code_challenge_method", "")
+    challenge = _get(params, "code_challenge")
+    method = _get(params, "code_challenge_method")
     if not challenge:
         raise RedirectError("invalid_request", "code_challenge is required (PKCE, S256)")
     if method != "S256":
@@ -162,24 +170,24 @@ def parse(params: QueryDict) -> AuthRequest:
         )
     if not _CHALLENGE.match(challenge):
         raise RedirectError("invalid_request", "code_challenge is not a valid S256 challenge")
-    prompt = set(params.get("prompt", "").split())
+    prompt = set(_get(params, "prompt").split())
     if "none" in prompt and len(prompt) > 1:
         raise RedirectError("invalid_request", "prompt=none cannot be combined with other values")
     max_age: int | None = None
-    if params.get("max_age", "") != "":
-        raw = params["max_age"]
+    if _get(params, "max_age") != "":
+        raw = _get(params, "max_age")
         if not raw.isascii() or not raw.isdigit() or len(raw) > 10:
             raise RedirectError("invalid_request", "max_age must be a whole number of seconds")
         max_age = int(raw)
     needed = client.level
-    for value in params.get("acr_values", "").split():
+    for value in _get(params, "acr_values").split():
         level = LEVEL_BY_ACR.get(value)
         if level is not None and level.rank > needed.rank:
             needed = level
-    nonce = params.get("nonce", "")
+    nonce = _get(params, "nonce")
     if len(nonce) > 255:
         raise RedirectError("invalid_request", "nonce is too long")
-    hint = params.get("id_token_hint", "")
+    hint = _get(params, "id_token_hint")
     hint_sub: str | None = None
     if hint:
         hint_claims = keys.verify(hint)
@@ -198,11 +206,11 @@ def parse(params: QueryDict) -> AuthRequest:
         prompt=prompt,
         max_age=max_age,
         needed=needed,
-        login_hint=params.get("login_hint", "")[:254],
+        login_hint=_get(params, "login_hint")[:254],
         language=language_of(params) or "",
         id_token_hint_sub=hint_sub,
         has_id_token_hint=bool(hint),
-        params={key: params[key] for key in params if key in _SINGLE},
+        params={key: _get(params, key) for key in params if key in _SINGLE},
     )
 
 
@@ -248,6 +256,7 @@ def sid(request: HttpRequest) -> str:
 def code_issue(
     *,
     request: HttpRequest,
+    user: Any,
     auth: AuthRequest,
     scopes: list[str],
     acr: str,
@@ -258,7 +267,7 @@ def code_issue(
     code = secrets.token_urlsafe(32)
     Grant.objects.create(
         application=auth.client,
-        user=request.user,
+        user=user,
         code=code,
         expires=timezone.now() + timedelta(seconds=int(settings.OIDC_CODE_SECONDS)),
         redirect_uri=auth.redirect_uri,
@@ -273,7 +282,7 @@ def code_issue(
         sid=sid(request),
         include_auth_time=auth.max_age is not None or auth.client.require_auth_time,
     )
-    Consent.objects.filter(user=request.user, client=auth.client, revoked_at__isnull=True).update(
+    Consent.objects.filter(user=user, client=auth.client, revoked_at__isnull=True).update(
         last_used_at=timezone.now()
     )
     return redirect_with(

@@ -33,6 +33,7 @@ from jwcrypto import jwk, jws
 from oauth2_provider.models import AccessToken, RefreshToken
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauth2_provider.scopes import BaseScopes
+from oauthlib.openid import Server
 
 from civicstack.identity.models import AuthMethod, Client, ClientAssertion, Grant
 from civicstack.identity.oidc import claims as oidc_claims
@@ -376,3 +377,20 @@ class CivicstackValidator(OAuth2Validator):  # type: ignore[misc]
         if not claims or not isinstance(claims.get("jti"), str):
             return None
         return get_id_token_model().objects.filter(jti=claims["jti"]).first()
+
+
+class CivicstackServer(Server):  # type: ignore[misc]
+    """oauthlib's OpenID Connect server with only the grants Civicstack offers at /token.
+
+    The password and device grants are not merely refused per client: they do not exist,
+    so asking for them gets ``unsupported_grant_type``.
+    """
+
+    def __init__(self, request_validator: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(request_validator, *args, **kwargs)
+        offered: dict[str, Any] = self.grant_types
+        self._grant_types = {
+            name: grant
+            for name, grant in offered.items()
+            if name in {"authorization_code", "refresh_token", "client_credentials"}
+        }

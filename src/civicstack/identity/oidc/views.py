@@ -7,7 +7,7 @@ import hashlib
 import secrets
 import time
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
 from django.http import (
@@ -175,10 +175,28 @@ def _auth_time(request: HttpRequest) -> int:
     return int(time.time())
 
 
-def _redirect_error(auth: flow.AuthRequest, error: str, description: str) -> HttpResponse:
-    return HttpResponseRedirect(
-        flow.error_redirect(auth.redirect_uri, auth.state, error, description)
-    )
+def _to_client(request: HttpRequest, auth: flow.AuthRequest, url: str) -> HttpResponse:
+    """Send the browser back to the client.
+
+    After one of our own forms (sign-in, step-up) the browser arrives here by redirect, and
+    Chromium applies that form page's CSP ``form-action 'self'`` to every redirect that
+    follows, so a redirect to the client would be blocked. Such same-origin arrivals get a
+    page that moves on by itself (meta refresh, no JavaScript) with a link as a fallback.
+    """
+    if request.method == "GET" and request.headers.get("Sec-Fetch-Site") == "same-origin":
+        return render(
+            request,
+            "identity/oidc/continue.html",
+            {"url": url, "client": auth.client},
+        )
+    return HttpResponseRedirect(url)
+
+
+def _redirect_error(
+    request: HttpRequest, auth: flow.AuthRequest, error: str, description: str
+) -> HttpResponse:
+    url = flow.error_redirect(auth.redirect_uri, auth.state, error, description)
+    return _to_client(request, auth, url)
 
 
 def _decide(
@@ -189,25 +207,28 @@ def _decide(
     user = request.user
     if not user.is_authenticated:
         if silent:
-            return _redirect_error(auth, "login_required", "Nobody is signed in")
+            return _redirect_error(request, auth, "login_required", "Nobody is signed in")
         return _sign_in(request, auth, fresh=False)
     if auth.id_token_hint_sub is not None and auth.id_token_hint_sub != oidc_claims.subject(user):
         if silent:
             return _redirect_error(
-                auth, "login_required", "The person signed in is not the one in id_token_hint"
+                request,
+                auth,
+                "login_required",
+                "The person signed in is not the one in id_token_hint",
             )
         return _sign_in(request, auth, fresh=True)
     auth_time = _auth_time(request)
     too_old = auth.max_age is not None and int(time.time()) - auth_time > auth.max_age
     if "login" in auth.prompt or too_old:
         if silent:
-            return _redirect_error(auth, "login_required", "A fresh sign-in is needed")
+            return _redirect_error(request, auth, "login_required", "A fresh sign-in is needed")
         return _sign_in(request, auth, fresh=True)
     level = assurance.session_level(request)
     if level is None or not level.satisfies(auth.needed):
         if silent:
             return _redirect_error(
-                auth, "interaction_required", "A higher level of assurance is needed"
+                request, auth, "interaction_required", "A higher level of assurance is needed"
             )
         response = assurance.level_required(request, auth.needed, _authorize_url(auth.params))
         if response is not None:
@@ -218,17 +239,20 @@ def _decide(
         "consent" in auth.prompt or not flow.consent_covers(user=user, auth=auth)
     ):
         if silent:
-            return _redirect_error(auth, "consent_required", "The person has not agreed yet")
+            return _redirect_error(
+                request, auth, "consent_required", "The person has not agreed yet"
+            )
         return _consent_page(request, auth)
     target = flow.code_issue(
         request=request,
+        user=user,
         auth=auth,
         scopes=auth.scopes if consented else _remembered_scopes(request, auth),
         acr=level.acr,
         amr=assurance.auth_methods(request),
         auth_time=auth_time,
     )
-    return HttpResponseRedirect(target)
+    return _to_client(request, auth, target)
 
 
 def _remembered_scopes(request: HttpRequest, auth: flow.AuthRequest) -> list[str]:
@@ -283,7 +307,7 @@ def _consent_page(request: HttpRequest, auth: flow.AuthRequest) -> HttpResponse:
     explicit = [
         scope for scope in flow_scope_order(auth.scopes) if scope in oidc_claims.EXPLICIT_SCOPES
     ]
-    return render(
+    response = render(
         request,
         "identity/oidc/consent.html",
         {
@@ -295,6 +319,34 @@ def _consent_page(request: HttpRequest, auth: flow.AuthRequest) -> HttpResponse:
             "language": auth.language,
         },
     )
+    _csp_allow_client(response, auth.client)
+    return response
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
+
+
+def _csp_allow_client(response: HttpResponse, client: Client) -> None:
+    """Let this page show the client's logo and, after its form, go on to the client.
+
+    Browsers apply ``form-action`` to the redirects that follow a form submission, so the
+    consent and logout forms must allow the client's registered redirect origins.
+    """
+    policy: dict[str, list[str]] = {
+        key: [str(item) for item in value] if isinstance(value, (list, tuple)) else [str(value)]
+        for key, value in settings.SECURE_CSP.items()
+    }
+    logo = _origin(client.logo_url)
+    if logo:
+        policy["img-src"] = [*policy.get("img-src", []), logo]
+    targets = {
+        _origin(uri)
+        for uri in client.redirect_uris.split() + client.post_logout_redirect_uris.split()
+    }
+    policy["form-action"] = [*policy.get("form-action", []), *sorted(t for t in targets if t)]
+    response._csp_config = policy  # type: ignore[attr-defined]
 
 
 def flow_scope_order(scopes: list[str]) -> list[str]:
@@ -333,7 +385,7 @@ def consent(request: HttpRequest) -> HttpResponse:
         if not request.user.is_authenticated:
             return _sign_in(request, auth, fresh=False)
         if request.POST.get("decision") != "allow":
-            return _redirect_error(auth, "access_denied", "The person did not agree")
+            return _redirect_error(request, auth, "access_denied", "The person did not agree")
         ticked = set(request.POST.getlist("explicit"))
         granted = [
             scope
@@ -447,7 +499,7 @@ def end_session(request: HttpRequest) -> HttpResponse:
             if user.is_authenticated:
                 account_services.sign_out(request=request)
             return _logout_done(request, client, redirect, state, signed_out=True)
-        return render(
+        response = render(
             request,
             "identity/oidc/logout_confirm.html",
             {
@@ -460,6 +512,9 @@ def end_session(request: HttpRequest) -> HttpResponse:
                 "signed_in": user.is_authenticated,
             },
         )
+        if client is not None:
+            _csp_allow_client(response, client)
+        return response
 
 
 @never_cache
