@@ -37,33 +37,21 @@ def issuer(live_server: Any, settings: Any, demo_data: None) -> str:
     return str(settings.OIDC_ISSUER)
 
 
-# Civicstack's CSP says form-action 'self'. Chromium applies form-action to every redirect
-# that follows a form submission, so when a Civicstack form (consent, sign-in, step-up,
-# logout confirmation) answers with a redirect that ends at the agency service, the browser
-# blocks it. Each journey runs twice: as a citizen's browser runs it (CSP enforced), and
-# with the CSP bypassed, which shows that everything else in the journey works.
-CSP_BUG = (
-    "provider bug: the POST of the consent page (and of sign-in, step-up and logout "
-    "confirmation when they end at the client) redirects to the client's redirect URI, "
-    "which Chromium blocks under Civicstack's CSP form-action 'self'; the person is left "
-    "on the consent page"
-)
-CSP_MODES = [
-    pytest.param("csp-enforced", marks=pytest.mark.xfail(strict=True, reason=CSP_BUG)),
-    pytest.param("csp-bypassed"),
-]
+# Civicstack's CSP says form-action 'self', and Chromium applies form-action to every
+# redirect that follows a form submission: these journeys run with the CSP enforced, as a
+# citizen's browser runs them (they first found the consent form's redirect to the client
+# blocked, since fixed with a continue page).
 
 
 @pytest.fixture
 def journey_page(
-    request: pytest.FixtureRequest, browser: Browser, live_server: Any
+    browser: Browser, live_server: Any
 ) -> Iterator[tuple[Page, BrowserLog]]:
-    """Return a page in a fresh context: CSP enforced, or bypassed (see CSP_MODES)."""
+    """Return a JavaScript-enabled page in a fresh context (own cookies, CSP enforced)."""
     context = browser.new_context(
         base_url=live_server.url,
         locale="en-GB",
         viewport={"width": 1024, "height": 768},
-        bypass_csp=request.param == "csp-bypassed",
     )
     context.set_default_timeout(10_000)
     page = context.new_page()
@@ -150,7 +138,6 @@ def _back_at(page: Page, url: str, service: SampleService, log: BrowserLog | Non
     page.wait_for_load_state("load")
 
 
-@pytest.mark.parametrize("journey_page", CSP_MODES, indirect=True)
 def test_sign_in_to_an_agency_service_and_sign_out(
     journey_page: tuple[Page, BrowserLog],
     sample_service: SampleService,
@@ -186,7 +173,6 @@ def test_sign_in_to_an_agency_service_and_sign_out(
     assert_clean(log)
 
 
-@pytest.mark.parametrize("journey_page", CSP_MODES, indirect=True)
 def test_signed_in_citizen_comes_back_without_being_asked_again(
     journey_page: tuple[Page, BrowserLog],
     sample_service: SampleService,
@@ -224,7 +210,6 @@ def _step_up_exists() -> bool:
     return True
 
 
-@pytest.mark.parametrize("journey_page", CSP_MODES, indirect=True)
 def test_service_needing_substantial_steps_the_citizen_up(
     journey_page: tuple[Page, BrowserLog],
     issuer: str,
