@@ -911,6 +911,23 @@ def test_oidcc_idtoken_signature(browser: Browser, rp: RelyingParty) -> None:
         id_token_verify(rp, tampered, nonce=request.nonce)
 
 
+def test_jwks_rotation_keeps_old_keys_published(browser: Browser, rp: RelyingParty) -> None:
+    """After a key rotation, new ID tokens name a new kid, and the old key stays in the
+    JWKS so tokens it signed still verify until they expire.
+    """
+    from civicstack.identity.services import signing_keys_rotate
+
+    first_request, _outcome, first_token, _claims = code_flow(browser, rp)
+    old_kid = jwt_parts(first_token["id_token"])[0]["kid"]
+    signing_keys_rotate()
+    _request, _outcome, token, _claims = code_flow(browser, rp)
+    new_kid = jwt_parts(token["id_token"])[0]["kid"]
+    assert new_kid != old_kid
+    published = {key["kid"] for key in rp.provider.jwks()["keys"]}
+    assert {old_kid, new_kid} <= published
+    id_token_verify(rp, first_token["id_token"], nonce=first_request.nonce)
+
+
 # --- RP-initiated logout --------------------------------------------------------------------------
 
 
