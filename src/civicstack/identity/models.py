@@ -82,6 +82,11 @@ class Client(AbstractApplication):
         # Validation lives in identity.services (client_register / client_update).
         return None
 
+    def get_absolute_url(self) -> str:
+        from django.urls import reverse
+
+        return reverse("backoffice:identity-client", args=[self.public_id])
+
 
 class Grant(AbstractGrant):
     """An authorization code, kept after use so a replayed code is recognised.

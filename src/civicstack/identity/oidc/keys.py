@@ -42,8 +42,12 @@ def _cipher() -> AESGCM:
 
 
 def publish_seconds() -> int:
-    """Return how long a retired key stays in the JWKS: the longest life of what it signed."""
-    return int(settings.OIDC_ID_TOKEN_SECONDS)
+    """Return how long a retired key stays in the JWKS: the longest life of what it signed.
+
+    Other processes may sign with a key for up to ``_ACTIVE_CACHE_SECONDS`` after it was
+    retired, so that is added, with a minute for clock skew.
+    """
+    return int(settings.OIDC_ID_TOKEN_SECONDS) + int(_ACTIVE_CACHE_SECONDS) + 60
 
 
 def key_new(alg: str) -> SigningKey:

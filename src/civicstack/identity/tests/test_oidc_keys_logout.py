@@ -15,6 +15,7 @@ from django.utils import timezone
 from civicstack.accounts.models import User
 from civicstack.identity import services
 from civicstack.identity.models import SigningKey
+from civicstack.identity.oidc.keys import publish_seconds
 from civicstack.identity.services import consent_give
 from civicstack.identity.tests.conftest import RegisterClient
 from civicstack.identity.tests.oidc_helpers import (
@@ -73,7 +74,7 @@ def test_rotation_keeps_old_keys_published_until_their_tokens_expire(
     assert SigningKey.objects.get(kid=new_kid).retired_at is None
     # Once every token the old key signed has expired, it leaves the JWKS.
     SigningKey.objects.filter(kid=old_kid).update(
-        retired_at=timezone.now() - timedelta(seconds=settings.OIDC_ID_TOKEN_SECONDS + 1)  # type: ignore[attr-defined]
+        retired_at=timezone.now() - timedelta(seconds=publish_seconds() + 1)
     )
     assert old_kid not in jwks_keys(browser)
 
@@ -208,6 +209,8 @@ def test_malformed_token_and_userinfo_requests_get_json_errors(
         {"grant_type": "authorization_code", "code": "x" * 5000},
         {"grant_type": "refresh_token", "refresh_token": "\x00"},
         {"grant_type": "nonsense"},
+        {"grant_type": "urn:ietf:params:oauth:grant-type:device_code"},
+        {"grant_type": "password", "username": "a", "password": "b"},
         {},
     ):
         response = browser.post(reverse("oidc:token"), data, HTTP_AUTHORIZATION="Basic %%%")
@@ -286,3 +289,19 @@ def test_only_platform_admins_register_clients(citizen: User, oidc_keys: object)
             services.client_register(
                 actor=actor, name="x", redirect_uris=["https://rp.example/cb"], scopes=["openid"]
             )
+
+
+def test_logout_when_nobody_is_signed_in_returns_to_a_registered_address(
+    register_client: RegisterClient,
+) -> None:
+    """Signed out already: straight back to the client's registered address, with state."""
+    client, _secret = register_client()
+    response = BrowserClient().get(
+        reverse("oidc:logout"),
+        {
+            "client_id": client.client_id,
+            "post_logout_redirect_uri": "https://rp.example/signed-out",
+            "state": "z",
+        },
+    )
+    assert response["Location"] == "https://rp.example/signed-out?state=z"
