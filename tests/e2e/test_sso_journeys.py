@@ -44,9 +44,7 @@ def issuer(live_server: Any, settings: Any, demo_data: None) -> str:
 
 
 @pytest.fixture
-def journey_page(
-    browser: Browser, live_server: Any
-) -> Iterator[tuple[Page, BrowserLog]]:
+def journey_page(browser: Browser, live_server: Any) -> Iterator[tuple[Page, BrowserLog]]:
     """Return a JavaScript-enabled page in a fresh context (own cookies, CSP enforced)."""
     context = browser.new_context(
         base_url=live_server.url,
