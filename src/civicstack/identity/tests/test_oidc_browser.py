@@ -50,9 +50,85 @@ def test_sign_in_then_back_to_the_client_in_chromium(
             page.fill("#id_email", citizen.email)
             page.fill("#id_password", PASSWORD)
             with page.expect_navigation(url=lambda url: url.startswith(redirect), timeout=15000):
-                page.click("button[type=submit]")
+                page.click("main button[type=submit]")
             params = parse_qs(urlsplit(page.url).query)
             assert params["state"] == ["abc"]
             assert params["code"][0]
+        finally:
+            browser.close()
+
+
+def test_the_provider_pages_pass_axe(
+    live_server: Any,
+    register_client: RegisterClient,
+    citizen: User,
+    platform_admin: User,
+    settings: Any,
+) -> None:
+    """Consent, logout, signed-in services and the back-office client pages: no axe violations."""
+    from playwright.sync_api import sync_playwright
+
+    from civicstack.accounts.tests.conftest import totp_code_for
+    from tests.e2e.pages import CHROMIUM_ARGS, assert_accessible
+
+    settings.OIDC_ISSUER = live_server.url + "/oidc"
+    port = urlsplit(live_server.url).port
+    redirect = f"http://127.0.0.1:{port}/rp-callback"
+    client, _secret = register_client(redirect_uris=[redirect])
+    _verifier, challenge = pkce_pair()
+    query = (
+        f"client_id={client.client_id}&redirect_uri={redirect}&response_type=code"
+        f"&scope=openid+email+national_id&state=abc&code_challenge={challenge}"
+        "&code_challenge_method=S256"
+    )
+    # Made before the browser starts: Playwright's loop makes database access "async".
+    admin_code = totp_code_for(platform_admin)
+    admin_pages = [
+        "sign-in-clients",
+        "sign-in-clients/new",
+        f"sign-in-clients/{client.public_id}",
+    ]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS
+        )
+        try:
+            page = browser.new_page()
+            page.goto(f"{live_server.url}/oidc/authorize?{query}")
+            page.fill("#id_email", citizen.email)
+            page.fill("#id_password", PASSWORD)
+            page.click("main button[type=submit]")
+            page.wait_for_load_state("load")
+            assert "Allow" in page.content()
+            assert_accessible(page)
+            with page.expect_navigation(url=lambda url: url.startswith(redirect)):
+                page.click("button[value=allow]")
+            page.goto(f"{live_server.url}/en/account/services/")
+            assert "Parking permits" in page.content()
+            assert_accessible(page)
+            page.goto(f"{live_server.url}/oidc/logout?client_id={client.client_id}")
+            assert_accessible(page)
+            page.click("main button[value=yes]")
+            page.wait_for_load_state("load")
+            assert_accessible(page)
+            # A platform admin's back-office pages.
+            page.goto(f"{live_server.url}/en/account/sign-in")
+            page.fill("#id_email", platform_admin.email)
+            page.fill("#id_password", PASSWORD)
+            page.click("main button[type=submit]")
+            page.wait_for_load_state("load")
+            page.fill("#id_code", admin_code)
+            page.click("main button[type=submit]")
+            page.wait_for_load_state("load")
+            for path in admin_pages:
+                response = page.goto(f"{live_server.url}/en/back-office/{path}")
+                assert response is not None
+                assert response.status == 200, path
+                assert_accessible(page)
+            page.goto(f"{live_server.url}/en/back-office/sign-in-clients/new")
+            page.click("main button[type=submit]")
+            page.wait_for_load_state("load")
+            assert "There is a problem" in page.content()
+            assert_accessible(page)
         finally:
             browser.close()

@@ -195,7 +195,10 @@ def test_consent_page_allow_remembers_and_cancel_denies(
     assert "Parking permits" in text
     assert "Your email address" in text
     assert "https://rp.example/privacy" in text
-    assert "https://rp.example" in page["Content-Security-Policy"]
+    policy = page["Content-Security-Policy"]
+    assert "form-action 'self' https://rp.example;" in policy
+    assert "img-src 'self' data: https://rp.example;" in policy
+    assert "script-src 'self' 'nonce-" in policy
     cancel = browser.post(
         reverse("oidc:consent"), {"pending": _pending(page.content), "decision": "cancel"}
     )

@@ -469,3 +469,21 @@ def test_a_disabled_client_gets_nothing(
     assert info.status_code == 401
     assert authorize(browser, client).status == 400
     assert _refresh(browser, client, secret, tokens["refresh_token"]).status_code in {400, 401}
+
+
+def test_revocation_endpoint_revokes_a_refresh_token(
+    ready: tuple[BrowserClient, Client, str],
+) -> None:
+    """RFC 7009: the client revokes its refresh token, which then gets invalid_grant."""
+    browser, client, secret = ready
+    result = authorize(browser, client)
+    tokens = exchange(browser, client, secret, result.params["code"], result.verifier).json()
+    revoked = browser.post(
+        reverse("oidc:revoke"),
+        {"token": tokens["refresh_token"], "token_type_hint": "refresh_token"},
+        **basic(client, secret),
+    )
+    assert revoked.status_code == 200
+    assert _refresh(browser, client, secret, tokens["refresh_token"]).status_code == 400
+    stranger = browser.post(reverse("oidc:revoke"), {"token": tokens["access_token"]})
+    assert stranger.status_code == 401

@@ -38,6 +38,9 @@ class Command(BaseCommand):
             from civicstack.cases.services import cases_demo_load
 
             self.stdout.write(f"cases: {cases_demo_load()} services set up")
+            from civicstack.identity.services import signing_keys_ensure
+
+            self.stdout.write(f"sign-in (OpenID Connect) keys: {len(signing_keys_ensure())} made")
             return
         if options["action"] == "sign-ins":
             from civicstack.accounts.services import demo_sign_ins
