@@ -478,6 +478,24 @@ def test_oidcc_codereuse_30seconds(browser: Browser, rp: RelyingParty) -> None:
     assert userinfo(rp, token["access_token"]).status_code == 401, "access token not revoked"
 
 
+def test_code_expires_within_ten_minutes(browser: Browser, rp: RelyingParty) -> None:
+    """A code is valid at most 10 minutes (OIDC Core 3.1.3.2's recommendation as a bound):
+    exchanged with the clock 601 seconds on, it is invalid_grant. The clock moves in this
+    process, where the live server thread runs too.
+    """
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from freezegun import freeze_time
+
+    request = authorization_request(rp)
+    outcome = browser.authorize(request.url)
+    later = timezone.now() + timedelta(seconds=601)
+    with freeze_time(later, tick=True), pytest.raises(OAuthError) as error:
+        exchange(rp, request, outcome.code)
+    assert error.value.error == "invalid_grant"
+
+
 def test_code_bound_to_its_client(browser: Browser, rp: RelyingParty, op: Provider) -> None:
     """Another client cannot exchange a code issued to this one."""
     other = client_register(op, name="Another agency service")
