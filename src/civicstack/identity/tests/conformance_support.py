@@ -16,7 +16,6 @@ import base64
 import hashlib
 import json
 import re
-import secrets
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -372,8 +371,9 @@ class Browser:
     ) -> Outcome:
         """Send an authorization request and follow Civicstack's own redirects.
 
-        Stops at the first redirect to another site (the client), at a page that is not a
-        consent page, or at the sign-in page; approves a consent page when ``consent``.
+        Stops at the first redirect to another site (the client), at the sign-in page, or
+        at a page that asks nothing; when ``consent`` it answers yes to a page that asks
+        (consent, continue, logout confirmation), otherwise it stops there too.
         """
         response = self.http.request(method, url, data=data, allow_redirects=False, timeout=15)
         return self.follow(response, consent=consent, max_hops=max_hops)
@@ -485,7 +485,10 @@ def _approve_button(buttons: Iterable[tuple[str, str]]) -> tuple[str, str] | Non
 
 
 def _consent_form(html: str) -> dict[str, Any] | None:
-    """Return the page's consent form (a POST form with an approve button), if any."""
+    """Return the form that asks the person to go on, if any: consent ("Allow"), a
+    continue page, or the logout confirmation ("yes"); a POST form with an approving
+    button and no credentials in it.
+    """
     for form in html_forms(html):
         names = {name for name, _value in form["fields"]}
         if form["method"] == "post" and (
@@ -700,11 +703,6 @@ def forge_hs256_with_public_key(claims: Mapping[str, Any], public_jwk: Mapping[s
     )
     signature = hmac.new(secret, signing_input.encode("ascii"), hashlib.sha256).digest()
     return signing_input + "." + b64url(signature)
-
-
-def random_state() -> str:
-    """Return an unguessable state value."""
-    return secrets.token_urlsafe(24)
 
 
 def restore_migration_rows() -> None:

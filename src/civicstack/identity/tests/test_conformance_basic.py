@@ -177,8 +177,8 @@ def test_oidcc_server_private_key_jwt(browser: Browser, op: Provider) -> None:
     strict=True,
     reason=(
         "provider bug: a client assertion whose exp is more than 600 s ahead is refused "
-        "(invalid_client); Authlib's PrivateKeyJWT, like most client libraries, signs "
-        "assertions valid for 3600 s, so an off-the-shelf client fails to authenticate"
+        "(invalid_client); Authlib's PrivateKeyJWT signs assertions valid for 3600 s by "
+        "default, so this off-the-shelf client fails to authenticate"
     ),
 )
 def test_private_key_jwt_with_authlib_defaults(browser: Browser, op: Provider) -> None:
