@@ -304,6 +304,10 @@ class CivicstackValidator(OAuth2Validator):  # type: ignore[misc]
         return bool(super().validate_refresh_token(refresh_token, client, request, *args, **kwargs))
 
     def save_bearer_token(self, token: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
+        # oauthlib mints a refresh token for every code; a client not registered for the
+        # refresh grant must not receive one it can never use.
+        if "refresh_token" not in getattr(request.client, "grant_types", []):
+            token.pop("refresh_token", None)
         result = super().save_bearer_token(token, request, *args, **kwargs)
         if request.grant_type == "authorization_code":
             grant = self._grant(request.code, request)

@@ -487,3 +487,20 @@ def test_revocation_endpoint_revokes_a_refresh_token(
     assert _refresh(browser, client, secret, tokens["refresh_token"]).status_code == 400
     stranger = browser.post(reverse("oidc:revoke"), {"token": tokens["access_token"]})
     assert stranger.status_code == 401
+
+
+def test_a_client_without_the_refresh_grant_gets_no_refresh_token(
+    register_client: RegisterClient, citizen: User
+) -> None:
+    """Only clients registered for refresh_token receive refresh tokens."""
+    client, secret = register_client(grant_types=["authorization_code"])
+    assert secret is not None
+    consent_give(user=citizen, client=client, scopes=["openid"])
+    browser = BrowserClient()
+    sign_in_as(browser, citizen)
+    result = authorize(browser, client)
+    tokens = exchange(browser, client, secret, result.params["code"], result.verifier).json()
+    assert "access_token" in tokens
+    assert "id_token" in tokens
+    assert "refresh_token" not in tokens
+    assert not RefreshToken.objects.filter(application=client).exists()
