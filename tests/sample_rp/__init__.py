@@ -1,0 +1,1 @@
+"""A sample agency service that signs people in through Civicstack (see ``app``)."""
