@@ -102,6 +102,17 @@ def active_key(alg: str) -> SigningKey:
     key = SigningKey.objects.filter(alg=alg, retired_at__isnull=True).order_by("-activated_at")[0:1]
     found = list(key)
     if not found:
+        # A fresh installation that skipped `civicstack oidc_keys`: make the keys now rather
+        # than fail the request.
+        from civicstack.identity.services import signing_keys_ensure
+
+        signing_keys_ensure()
+        found = list(
+            SigningKey.objects.filter(alg=alg, retired_at__isnull=True).order_by("-activated_at")[
+                0:1
+            ]
+        )
+    if not found:
         raise SigningKey.DoesNotExist(f"no active {alg} signing key")
     with _lock:
         _active[alg] = (now, found[0])

@@ -43,7 +43,9 @@ log = logging.getLogger(__name__)
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 SECRET_PREFIX = "hmac-sha256$"  # noqa: S105 - the stored form's label, not a secret
-_MAX_ASSERTION_SECONDS = 600
+# Client assertions may live up to an hour (Authlib's default lifetime); each jti is kept
+# until its exp, so a replay is refused for as long as the assertion is valid.
+_MAX_ASSERTION_SECONDS = 3600
 
 
 def secret_digest(secret: str) -> str:

@@ -173,14 +173,6 @@ def test_oidcc_server_private_key_jwt(browser: Browser, op: Provider) -> None:
     id_token_verify(rp, token["id_token"], nonce=request.nonce)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "provider bug: a client assertion whose exp is more than 600 s ahead is refused "
-        "(invalid_client); Authlib's PrivateKeyJWT signs assertions valid for 3600 s by "
-        "default, so this off-the-shelf client fails to authenticate"
-    ),
-)
 def test_private_key_jwt_with_authlib_defaults(browser: Browser, op: Provider) -> None:
     """Authlib's PrivateKeyJWT with its defaults (assertion valid one hour, no kid) works:
     an off-the-shelf client authenticates without tuning.
@@ -791,13 +783,6 @@ def test_id_token_hint_for_another_person_refused(
     assert outcome.params.get("error") in ("login_required", "invalid_request", None)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "gap: login_hint is passed to the sign-in page (?login_hint=) but the sign-in page "
-        "does not read it yet, so the address is not filled in"
-    ),
-)
 def test_oidcc_login_hint(op: Provider, rp: RelyingParty) -> None:
     """login_hint with an email, signed out: the sign-in page opens with the address filled in."""
     request = authorization_request(rp, login_hint=CITIZEN_EMAIL)

@@ -305,3 +305,29 @@ def test_logout_when_nobody_is_signed_in_returns_to_a_registered_address(
         },
     )
     assert response["Location"] == "https://rp.example/signed-out?state=z"
+
+
+def test_a_missing_signing_key_is_made_when_first_needed(
+    register_client: RegisterClient, citizen: User
+) -> None:
+    """An installation that never ran `civicstack oidc_keys` still issues ID tokens."""
+    from civicstack.identity.oidc import keys as oidc_keys_module
+    from civicstack.identity.services import consent_give
+    from civicstack.identity.tests.oidc_helpers import (
+        authorize,
+        exchange,
+        sign_in_as,
+        verify_id_token,
+    )
+
+    client, secret = register_client()
+    SigningKey.objects.all().delete()
+    oidc_keys_module.caches_clear()
+    consent_give(user=citizen, client=client, scopes=["openid"])
+    browser = BrowserClient()
+    sign_in_as(browser, citizen)
+    result = authorize(browser, client)
+    response = exchange(browser, client, secret, result.params["code"], result.verifier)
+    assert response.status_code == 200, response.content
+    assert verify_id_token(browser, response.json()["id_token"], client.client_id)["sub"]
+    assert SigningKey.objects.filter(retired_at__isnull=True).count() == 2
