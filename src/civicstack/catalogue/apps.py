@@ -14,6 +14,16 @@ class CatalogueConfig(AppConfig):
         # background, so the first person to search does not wait for it.
         if os.environ.get("CIVICSTACK_WARM_SEARCH") == "1":
             threading.Thread(target=_warm_search, name="warm-search", daemon=True).start()
+        from django.db.models.signals import post_migrate
+
+        post_migrate.connect(_catalogue_state_ensure, sender=self)
+
+
+def _catalogue_state_ensure(**kwargs: object) -> None:
+    """Make the catalogue's change counter row if it is missing (a flushed database has none)."""
+    from civicstack.catalogue.models import CatalogueState
+
+    CatalogueState.objects.get_or_create(pk=1)
 
 
 def _warm_search() -> None:

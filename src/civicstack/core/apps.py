@@ -9,6 +9,8 @@ class CoreConfig(AppConfig):
     def ready(self) -> None:
         from datetime import timedelta
 
+        from django.db.models.signals import post_migrate
+
         from civicstack.core import tasks
         from civicstack.core.scheduler import PeriodicJob, periodic_jobs
 
@@ -18,3 +20,15 @@ class CoreConfig(AppConfig):
         periodic_jobs.register("core.events_outbox_sweep")(
             PeriodicJob(every=timedelta(minutes=1), enqueue=tasks.events_outbox_sweep.enqueue)
         )
+        post_migrate.connect(_audit_log_head_ensure, sender=self)
+
+
+def _audit_log_head_ensure(**kwargs: object) -> None:
+    """Make the audit log's head row if it is missing (a flushed database has none)."""
+    import hashlib
+
+    from civicstack.core.models import AuditLogHead
+
+    AuditLogHead.objects.get_or_create(
+        pk=1, defaults={"size": 0, "frontier": [], "root": hashlib.sha256(b"").digest()}
+    )
