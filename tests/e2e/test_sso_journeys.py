@@ -244,12 +244,13 @@ def test_service_needing_substantial_steps_the_citizen_up(
         wait_until_listening(url + "/")
         _register(service, required_level=Level.SUBSTANTIAL)
         page.goto(url + "/login")
-        arrive(page, log, path=re.compile(r"/step-up"))
-        if "/account/step-up" not in page.url:
-            page.get_by_role("main").get_by_role(
-                "link", name=re.compile("authenticator app", re.IGNORECASE)
-            ).first.click()
-            arrive(page, log, path=re.compile(r"/account/step-up"))
+        # The step-up page says what the service needs and offers the app's code.
+        arrive(page, log, path=re.compile(r"/identity/step-up"))
+        page.get_by_role("main").get_by_role(
+            "link", name=re.compile("authenticator app", re.IGNORECASE)
+        ).first.click()
+        code_page = reverse("accounts:step-up-code").replace("/en/", "/")
+        arrive(page, log, path=re.compile(re.escape(code_page)))
         page.get_by_role("main").get_by_role("textbox").first.fill(pyotp.TOTP(secret).now())
         page.get_by_role("main").get_by_role("button", name="Continue").click()
         _consent(page, log, live_server, url)
