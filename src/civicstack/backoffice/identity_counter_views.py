@@ -48,7 +48,7 @@ def _values(request: HttpRequest) -> dict[str, Any]:
     values["expires_day"], values["expires_month"], values["expires_year"] = parts
     if not any(parts):
         values["document_expires_on"] = ""
-    elif all(part.isdigit() for part in parts) and len(parts[2]) == 4:
+    elif all(part.isascii() and part.isdecimal() for part in parts) and len(parts[2]) == 4:
         values["document_expires_on"] = (
             f"{int(parts[2]):04d}-{int(parts[1]):02d}-{int(parts[0]):02d}"
         )

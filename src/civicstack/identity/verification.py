@@ -157,7 +157,7 @@ def mrz_check_digit(text: str) -> str:
     """Return the ICAO 9303 check digit of ``text`` (digits, A-Z and the filler ``<``)."""
     total = 0
     for position, char in enumerate(text):
-        if char.isdigit():
+        if "0" <= char <= "9":  # not isdigit(): "²" is a digit to Python, and int() refuses it
             value = int(char)
         elif "A" <= char <= "Z":
             value = ord(char) - ord("A") + 10

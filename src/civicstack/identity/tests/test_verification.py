@@ -430,3 +430,28 @@ def test_anonymous_people_are_asked_to_sign_in() -> None:
         response = Client().get(url)
         assert response.status_code == 302
         assert "/account/sign-in" in response["Location"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("digit", ["²", "٣", "１"])
+@pytest.mark.parametrize(
+    "field",
+    [
+        "date_of_birth-day",
+        "date_of_birth-month",
+        "date_of_birth-year",
+        "document_expires_on-day",
+        "document_expires_on-year",
+    ],
+)
+def test_digits_other_than_0_to_9_in_a_date_are_a_form_error(digit: str, field: str) -> None:
+    """A superscript, Arabic-Indic or fullwidth digit in a date is "Enter a real date"."""
+    client = client_with(UserFactory())
+    value = f"19{digit}4" if field.endswith("year") else digit
+    response = client.post(
+        "/en/identity/verification/document-check",
+        standin_form(expires=NEXT_YEAR, **{field: value}),
+    )
+    assert response.status_code == 200
+    assert "Enter a real date" in response.content.decode()
+    assert not IdentityVerification.objects.exists()

@@ -207,3 +207,21 @@ def test_an_inactive_person_cannot_be_verified() -> None:
     response = _staff_client(staff_create()).post(URL, _form(person.email, "find"))
     assert response.status_code == 200
     assert "There is no account with that email address" in response.content.decode()
+
+
+@pytest.mark.parametrize("digit", ["²", "٣", "１"])
+@pytest.mark.parametrize("part", ["day", "month", "year"])
+def test_digits_other_than_0_to_9_in_the_expiry_date_are_a_form_error(
+    digit: str, part: str
+) -> None:
+    """A superscript, Arabic-Indic or fullwidth digit in the date is "Enter a real date"."""
+    person = UserFactory()
+    client = _staff_client(staff_create())
+    value = f"20{digit}9" if part == "year" else digit
+    for step in ("details", "confirm"):
+        response = client.post(
+            URL, _form(person.email, step, **{f"document_expires_on-{part}": value})
+        )
+        assert response.status_code == 200
+        assert "Enter a real date" in response.content.decode()
+    assert not IdentityVerification.objects.exists()
