@@ -64,18 +64,39 @@ from civicstack.identity.verification import (
 REVOCATION_REASON_LIMIT = 500
 
 
+# The roles that meet citizens, and so may check their documents at a counter. Analysts
+# (read-only) and service owners do not; platform admins only with one of these roles too.
+IDENTITY_CHECKER_ROLES = (Role.CASEWORKER, Role.SUPERVISOR, Role.AGENCY_ADMIN)
+
+
+def identity_checker_roles(*, actor: Any) -> dict[Any, str]:
+    """Return, by agency id, the role in which ``actor`` may check identity documents there.
+
+    Empty for anyone who may not: citizens, inactive staff, and staff whose roles are only
+    analyst, service owner or platform admin.
+    """
+    return {
+        agency_id: next(role.value for role in IDENTITY_CHECKER_ROLES if role in held)
+        for agency_id, held in accounts_selectors.staff_roles_by_agency(user=actor).items()
+        if any(role in held for role in IDENTITY_CHECKER_ROLES)
+    }
+
+
 def _staff_agency_and_role(*, actor: Any, agency_id: Any) -> tuple[Any, str]:
-    """Return the agency the member of staff acts for and one of their roles there."""
-    roles = accounts_selectors.staff_roles_by_agency(user=actor)
+    """Return the agency the member of staff acts for and their checking role there."""
+    roles = identity_checker_roles(actor=actor)
     if not roles:
-        raise PermissionDenied(_("Only staff of an agency can check identity documents."))
+        raise PermissionDenied(
+            _(
+                "Only caseworkers, supervisors and agency admins can check identity documents."
+            )
+        )
     if agency_id is None or str(agency_id) not in {str(key) for key in roles}:
         if agency_id is not None or len(roles) > 1:
             raise ValidationFailed(field_errors={"agency": [_("Select the agency you work for")]})
         agency_id = next(iter(roles))
-    held = next(held for key, held in roles.items() if str(key) == str(agency_id))
+    role = next(held for key, held in roles.items() if str(key) == str(agency_id))
     agency = accounts_selectors.agency_list().filter(pk=agency_id).first()
-    role = next((name for name in Role.values if name in held), sorted(held)[0])
     return agency, role
 
 
@@ -89,11 +110,12 @@ def identity_verification_record(
 ) -> IdentityVerification:
     """Check ``data`` with the verification ``method`` and record that ``user`` is verified.
 
-    Methods performed by staff (the counter) need ``actor`` to be active staff with a role
-    in an agency (``agency_id`` picks one when they have several), and never the person
-    being verified. Stand-in methods are refused in production. The same document cannot
-    verify two people: a document already behind someone else's current verification is
-    refused. Only a keyed hash of the document number is kept.
+    Methods performed by staff (the counter) need ``actor`` to be active staff who meet
+    citizens in an agency: a caseworker, supervisor or agency admin there (``agency_id``
+    picks the agency when they have several), and never the person being verified.
+    Stand-in methods are refused in production. The same document cannot verify two
+    people: a document already behind someone else's current verification is refused.
+    Only a keyed hash of the document number is kept.
     """
     try:
         plugin = verification_methods.get(method)

@@ -12,7 +12,7 @@ from django.utils import timezone
 from civicstack.accounts.constants import Role
 from civicstack.accounts.models import StaffMembership
 from civicstack.accounts.tests.factories import AgencyFactory, UserFactory, staff_create
-from civicstack.core.errors import NotFound, PermissionDenied
+from civicstack.core.errors import NotFound, PermissionDenied, ValidationFailed
 from civicstack.core.models import AuditEvent
 from civicstack.identity import selectors, services
 from civicstack.identity.models import IdentityVerification
@@ -225,3 +225,59 @@ def test_digits_other_than_0_to_9_in_the_expiry_date_are_a_form_error(
         assert response.status_code == 200
         assert "Enter a real date" in response.content.decode()
     assert not IdentityVerification.objects.exists()
+
+
+@pytest.mark.parametrize("role", [Role.CASEWORKER, Role.SUPERVISOR, Role.AGENCY_ADMIN])
+def test_staff_who_meet_citizens_may_check_identity(role: str) -> None:
+    """Caseworkers, supervisors and agency admins see the link and page, and record."""
+    staff = staff_create(role=role)
+    client = _staff_client(staff)
+    assert f'href="{URL}"' in client.get("/en/back-office/").content.decode()
+    assert client.get(URL).status_code == 200
+    record = services.identity_verification_record(
+        user=UserFactory(), method="counter", data=_data(), actor=staff
+    )
+    assert record.verifier_role == role
+
+
+@pytest.mark.parametrize("role", [Role.ANALYST, Role.SERVICE_OWNER, Role.PLATFORM_ADMIN])
+def test_other_staff_roles_cannot_check_identity(role: str) -> None:
+    """Analysts, service owners and platform admins alone get neither link, page nor record."""
+    staff = staff_create(role=role)
+    person = UserFactory()
+    client = _staff_client(staff)
+    home = client.get("/en/back-office/")
+    assert home.status_code == 200
+    assert f'href="{URL}"' not in home.content.decode()
+    assert client.get(URL).status_code == 403
+    assert client.post(URL, _form(person.email, "confirm")).status_code == 403
+    with pytest.raises(PermissionDenied):
+        services.identity_verification_record(
+            user=person, method="counter", data=_data(), actor=staff
+        )
+    assert not IdentityVerification.objects.exists()
+
+
+def test_a_platform_admin_checks_identity_only_where_they_meet_citizens() -> None:
+    """A platform admin who is also a caseworker somewhere records as that caseworker."""
+    admin = staff_create(role=Role.PLATFORM_ADMIN, is_superuser=True)
+    home_agency = admin.memberships.get().agency
+    person = UserFactory()
+    with pytest.raises(PermissionDenied):
+        services.identity_verification_record(
+            user=person, method="counter", data=_data(), actor=admin
+        )
+    counter_agency = AgencyFactory()
+    StaffMembership.objects.create(user=admin, agency=counter_agency, role=Role.CASEWORKER)
+    StaffMembership.objects.create(user=admin, agency=home_agency, role=Role.ANALYST)
+    with pytest.raises(ValidationFailed):
+        services.identity_verification_record(
+            user=person, method="counter", data=_data(), actor=admin, agency_id=home_agency.pk
+        )
+    client = _staff_client(admin)
+    details = client.post(URL, _form(person.email, "details"))
+    assert details.status_code == 200
+    assert home_agency.name_en not in details.content.decode()
+    client.post(URL, _form(person.email, "confirm"))
+    record = IdentityVerification.objects.get()
+    assert (record.verifier_agency, record.verifier_role) == (counter_agency, Role.CASEWORKER)
