@@ -56,6 +56,7 @@ from civicstack.identity.verification import (
     expires_at_for,
     method_allowed,
     national_identifier_encrypt,
+    national_identifier_hash,
     verification_methods,
 )
 
@@ -114,8 +115,9 @@ def identity_verification_record(
     citizens in an agency: a caseworker, supervisor or agency admin there (``agency_id``
     picks the agency when they have several), and never the person being verified.
     Stand-in methods are refused in production. The same document cannot verify two
-    people: a document already behind someone else's current verification is refused.
-    Only a keyed hash of the document number is kept.
+    people, nor the same national identifier: one already behind someone else's current
+    verification is refused. Only keyed hashes of the document number and the national
+    identifier are kept, and the identifier encrypted.
     """
     try:
         plugin = verification_methods.get(method)
@@ -146,19 +148,24 @@ def identity_verification_record(
         issuing_country=evidence.issuing_country,
         number=evidence.document_number,
     )
-    with transaction.atomic():
-        taken = (
-            IdentityVerification.objects.current()
-            .filter(document_number_hash=number_hash)
-            .exclude(user_id=user.pk)
-            .exists()
+    identifier_hash = (
+        national_identifier_hash(
+            issuing_country=evidence.issuing_country, identifier=evidence.national_identifier
         )
-        if taken:
-            raise ValidationFailed(
-                field_errors={
-                    "document_number": [_("This document already confirms someone else's identity")]
-                }
+        if evidence.national_identifier
+        else ""
+    )
+    with transaction.atomic():
+        others = IdentityVerification.objects.current().exclude(user_id=user.pk)
+        taken: dict[str, list[Any]] = {}
+        if others.filter(document_number_hash=number_hash).exists():
+            taken["document_number"] = [_("This document already confirms someone else's identity")]
+        if identifier_hash and others.filter(national_identifier_hash=identifier_hash).exists():
+            taken.setdefault(plugin.national_identifier_field, []).append(
+                plugin.national_identifier_taken
             )
+        if taken:
+            raise ValidationFailed(field_errors=taken)
         now = timezone.now()
         record = IdentityVerification(
             user=user,
@@ -172,6 +179,7 @@ def identity_verification_record(
             issuing_country=evidence.issuing_country,
             document_expires_on=evidence.document_expires_on,
             document_number_hash=number_hash,
+            national_identifier_hash=identifier_hash,
             expires_at=expires_at_for(
                 verified_at=now, document_expires_on=evidence.document_expires_on
             ),
@@ -203,7 +211,7 @@ def identity_verification_revoke(
     """Revoke a verification: its person asks for it to be removed, or a platform admin.
 
     The record stays (the audit log points at it) but stops counting, and the encrypted
-    national identifier is erased.
+    national identifier is erased, both its encrypted form and its hash.
     """
     is_owner = getattr(actor, "pk", None) == verification.user_id
     if not is_owner and not accounts_selectors.user_is_platform_admin(user=actor):
@@ -217,12 +225,14 @@ def identity_verification_revoke(
         locked.revoked_by = actor
         locked.revocation_reason = cleaned[:REVOCATION_REASON_LIMIT]
         locked.national_identifier_encrypted = None
+        locked.national_identifier_hash = ""
         locked.save(
             update_fields=[
                 "revoked_at",
                 "revoked_by",
                 "revocation_reason",
                 "national_identifier_encrypted",
+                "national_identifier_hash",
                 "updated_at",
             ]
         )

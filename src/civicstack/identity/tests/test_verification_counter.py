@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 from typing import Any
 
 import pytest
+from django.apps import apps as django_apps
 from django.test import Client
 from django.utils import timezone
 
@@ -281,3 +283,73 @@ def test_a_platform_admin_checks_identity_only_where_they_meet_citizens() -> Non
     client.post(URL, _form(person.email, "confirm"))
     record = IdentityVerification.objects.get()
     assert (record.verifier_agency, record.verifier_role) == (counter_agency, Role.CASEWORKER)
+
+
+def _record(person: Any, **changes: Any) -> IdentityVerification:
+    return services.identity_verification_record(
+        user=person, method="counter", data=_data(**changes), actor=staff_create()
+    )
+
+
+def test_one_national_identifier_cannot_verify_two_people() -> None:
+    """An identifier on someone else's current check is refused, whatever the document."""
+    first, second = UserFactory(), UserFactory()
+    _record(first)
+    with pytest.raises(ValidationFailed) as refused:
+        _record(second, document_number="ZZ999", national_identifier="7408 12-1234")
+    assert list(refused.value.field_errors) == ["national_identifier"]
+    assert "someone else" in str(refused.value.field_errors["national_identifier"][0])
+    client = _staff_client(staff_create())
+    page = client.post(URL, _form(second.email, "confirm", document_number="ZZ999"))
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert "govuk-error-summary" in body
+    assert "This personal identification number already confirms someone else" in body
+    assert not IdentityVerification.objects.filter(user=second).exists()
+
+
+def test_a_national_identifier_is_free_again_when_its_check_stops_counting() -> None:
+    """Revoked or expired checks do not hold an identifier; revoking erases its hash."""
+    first, second, third = UserFactory(), UserFactory(), UserFactory()
+    record = _record(first)
+    assert record.national_identifier_hash
+    services.identity_verification_revoke(verification=record, actor=first)
+    record.refresh_from_db()
+    assert record.national_identifier_hash == ""
+    later = _record(second, document_number="ZZ999")
+    IdentityVerification.objects.filter(pk=later.pk).update(
+        expires_at=timezone.now() - dt.timedelta(seconds=1)
+    )
+    assert _record(third, document_number="YY888").user == third
+
+
+def test_the_same_person_and_other_countries_may_share_an_identifier() -> None:
+    """The person checked again keeps their identifier; another country's same number is free."""
+    person, foreigner = UserFactory(), UserFactory()
+    _record(person)
+    _record(person, document_type="passport", document_number="P123")
+    _record(foreigner, issuing_country="FRA", document_number="F555")
+    assert IdentityVerification.objects.count() == 3
+
+
+def test_records_without_a_national_identifier_never_clash() -> None:
+    """Checks without an identifier keep no hash and do not block each other."""
+    first, second = UserFactory(), UserFactory()
+    _record(first, national_identifier="")
+    record = _record(second, national_identifier="", document_number="ZZ999")
+    assert record.national_identifier_hash == ""
+
+
+def test_the_migration_hashes_identifiers_recorded_before_the_hash() -> None:
+    """Current records made before the hash existed get it, so they block a second person."""
+    migration = importlib.import_module(
+        "civicstack.identity.migrations.0002_verification_national_identifier_hash"
+    )
+    record = _record(UserFactory())
+    expected = record.national_identifier_hash
+    IdentityVerification.objects.update(national_identifier_hash="")
+    migration.hash_current_identifiers(django_apps, None)
+    record.refresh_from_db()
+    assert record.national_identifier_hash == expected
+    with pytest.raises(ValidationFailed):
+        _record(UserFactory(), document_number="ZZ999")
