@@ -71,7 +71,7 @@ IDENTITY_CHECKER_ROLES = (Role.CASEWORKER, Role.SUPERVISOR, Role.AGENCY_ADMIN)
 
 
 def identity_checker_roles(*, actor: Any) -> dict[Any, str]:
-    """Return, by agency id, the role in which ``actor`` may check identity documents there.
+    """Return the role in which ``actor`` may check identity documents, by agency id.
 
     Empty for anyone who may not: citizens, inactive staff, and staff whose roles are only
     analyst, service owner or platform admin.
@@ -88,9 +88,7 @@ def _staff_agency_and_role(*, actor: Any, agency_id: Any) -> tuple[Any, str]:
     roles = identity_checker_roles(actor=actor)
     if not roles:
         raise PermissionDenied(
-            _(
-                "Only caseworkers, supervisors and agency admins can check identity documents."
-            )
+            _("Only caseworkers, supervisors and agency admins can check identity documents.")
         )
     if agency_id is None or str(agency_id) not in {str(key) for key in roles}:
         if agency_id is not None or len(roles) > 1:

@@ -361,8 +361,7 @@ class DocumentCheckStandIn(VerificationMethod):
     performed_by_staff = False
     national_identifier_field = "mrz_line_2"
     national_identifier_taken = _(
-        "The personal number in the machine-readable zone already confirms someone else's "
-        "identity"
+        "The personal number in the machine-readable zone already confirms someone else's identity"
     )
 
     def check(self, data: Mapping[str, Any]) -> DocumentEvidence:
