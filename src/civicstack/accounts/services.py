@@ -121,6 +121,10 @@ AMR_PASSWORD = ("pwd",)
 AMR_PASSWORD_OTP = ("pwd", "otp", "mfa")
 AMR_PASSWORD_PASSKEY = ("pwd", "hwk", "mfa")
 AMR_PASSKEY = ("hwk", "user", "mfa")
+# The amr values each second factor adds, and which of them count as a second factor.
+AMR_FROM_APP = ("otp",)
+AMR_FROM_PASSKEY = ("hwk", "user")
+AMR_SECOND_FACTORS = ("otp", "hwk")
 # Adding or removing a passkey needs an authentication at most this old (seconds).
 RECENT_AUTH_SECONDS = 10 * 60
 _STEP_UP_LIMIT = (10, 15 * 60)
@@ -902,6 +906,9 @@ def mfa_remove(*, request: HttpRequest, user: User, password: str) -> None:
     """Remove the authenticator app and recovery codes (needs the password).
 
     Staff must keep a second factor: they may remove the app only when they have a passkey.
+    This session loses what the app gave it ("otp", and "mfa" with the MFA flag unless a
+    passkey was used in it too), and the person's other sessions end, as after a password
+    change.
     """
     if not user.is_authenticated or request.user.pk != user.pk:
         raise PermissionDenied()
@@ -917,9 +924,14 @@ def mfa_remove(*, request: HttpRequest, user: User, password: str) -> None:
             raise PermissionDenied(_("Staff accounts must keep an authenticator app or a passkey."))
         TOTPDevice.objects.filter(user=user).delete()
         RecoveryCode.objects.filter(user=user).delete()
-        audit_event_record(action="accounts.mfa.removed", actor=user, obj=user)
-        if not user.has_passkey:
-            request.session[MFA_VERIFIED_KEY] = False
+        _session_factor_forget(request, methods=AMR_FROM_APP)
+        ended = _sessions_end(user=user, keep_session_key=request.session.session_key)
+        audit_event_record(
+            action="accounts.mfa.removed",
+            actor=user,
+            obj=user,
+            data={"sessions_ended": ended},
+        )
         email_send_on_commit(name="mfa_removed", to=user.email, preferred=user.preferred_language)
 
 
@@ -940,6 +952,28 @@ def _session_authenticated(
     if mfa:
         request.session[MFA_VERIFIED_KEY] = True
     _session_key_rotate(request, request.session.cycle_key)
+
+
+def _session_factor_forget(request: HttpRequest, *, methods: tuple[str, ...]) -> None:
+    """Take a removed factor's ``methods`` off this session's amr.
+
+    Without a second factor left among the methods, "mfa" and the MFA flag go too, so the
+    session falls to the level its remaining methods give (a member of staff with another
+    factor steps up with it). A session from before methods were recorded is read as the
+    level selectors read it: a password, and an app code when the MFA flag is set.
+    """
+    current = request.session.get(AUTH_METHODS_KEY)
+    if current is None:
+        current = list(AMR_PASSWORD_OTP if request.session.get(MFA_VERIFIED_KEY) else AMR_PASSWORD)
+    kept = (
+        [item for item in current if isinstance(item, str) and item not in methods]
+        if isinstance(current, list)
+        else []
+    )
+    if not any(item in kept for item in AMR_SECOND_FACTORS):
+        kept = [item for item in kept if item != "mfa"]
+        request.session[MFA_VERIFIED_KEY] = False
+    request.session[AUTH_METHODS_KEY] = kept
 
 
 def session_recently_authenticated(*, request: HttpRequest) -> bool:
@@ -1128,7 +1162,10 @@ def passkey_remove(*, request: HttpRequest, user: User, passkey_id: Any) -> None
     """Remove one of the signed-in person's passkeys (needs a recent authentication).
 
     Staff must keep a second factor: their last passkey cannot go unless they have an
-    authenticator app. Emails the person.
+    authenticator app. This session loses what a passkey gave it ("hwk" and "user", and
+    "mfa" with the MFA flag unless an app code was used in it too): which passkey it used
+    is not recorded, so removing any of them counts. The person's other sessions end, as
+    after a password change. Emails the person.
     """
     _passkey_change_allowed(request, user)
     with transaction.atomic():
@@ -1148,15 +1185,15 @@ def passkey_remove(*, request: HttpRequest, user: User, passkey_id: Any) -> None
         name = passkey.name
         passkey_pk = str(passkey.pk)
         passkey.delete()
+        _session_factor_forget(request, methods=AMR_FROM_PASSKEY)
+        ended = _sessions_end(user=user, keep_session_key=request.session.session_key)
         audit_event_record(
             action="accounts.passkey.removed",
             actor=user,
             object_type="accounts.passkey",
             object_id=passkey_pk,
-            data={"user": str(user.pk)},
+            data={"user": str(user.pk), "sessions_ended": ended},
         )
-        if len(mine) == 1 and not has_app:
-            request.session[MFA_VERIFIED_KEY] = False
         email_send_on_commit(
             name="passkey_removed",
             to=user.email,

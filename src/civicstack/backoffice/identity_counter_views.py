@@ -48,7 +48,7 @@ def _values(request: HttpRequest) -> dict[str, Any]:
     values["expires_day"], values["expires_month"], values["expires_year"] = parts
     if not any(parts):
         values["document_expires_on"] = ""
-    elif all(part.isdigit() for part in parts) and len(parts[2]) == 4:
+    elif all(part.isascii() and part.isdecimal() for part in parts) and len(parts[2]) == 4:
         values["document_expires_on"] = (
             f"{int(parts[2]):04d}-{int(parts[1]):02d}-{int(parts[0]):02d}"
         )
@@ -75,10 +75,16 @@ def _as_text(error: ValidationFailed) -> dict[str, list[str]]:
 @require_http_methods(["GET", "HEAD", "POST"])
 def identity_counter(request: HttpRequest) -> HttpResponse:
     """Check a person's identity document in person, and record it after a confirmation."""
-    roles = accounts.staff_roles_by_agency(user=request.user)
+    roles = identity_services.identity_checker_roles(actor=request.user)
     if not roles:
-        raise PermissionDenied(_("Only staff of an agency can check identity documents."))
-    agencies = list(accounts.agencies_for_staff(user=request.user).order_by("name_en"))
+        raise PermissionDenied(
+            _("Only caseworkers, supervisors and agency admins can check identity documents.")
+        )
+    agencies = [
+        agency
+        for agency in accounts.agencies_for_staff(user=request.user).order_by("name_en")
+        if agency.pk in roles
+    ]
     step = request.POST.get("step", "") if request.method == "POST" else ""
     email = str(request.POST.get("email", "")).strip()[:254]
     errors: dict[str, list[str]] = {}

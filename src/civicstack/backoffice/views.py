@@ -24,6 +24,7 @@ from civicstack.catalogue.constants import (
     Channel,
 )
 from civicstack.core.errors import Conflict, ValidationFailed
+from civicstack.identity import services as identity_services
 from civicstack.identity.constants import Level
 
 TEXT_FIELD_LABELS = {
@@ -72,6 +73,9 @@ def home(request: HttpRequest) -> HttpResponse:
         {
             "agencies": accounts.agencies_for_staff(user=request.user),
             "is_platform_admin": accounts.user_is_platform_admin(user=request.user),
+            "may_check_identity": bool(
+                identity_services.identity_checker_roles(actor=request.user)
+            ),
         },
     )
 

@@ -24,7 +24,8 @@ def posted_values(post: QueryDict, names: Iterable[str], dates: Iterable[str]) -
 
     A date comes from ``<name>-day``, ``<name>-month`` and ``<name>-year``; an impossible or
     partly filled one becomes the text "invalid", which the service reports as not a real
-    date, and an empty one becomes "".
+    date, and an empty one becomes "". Only the digits 0 to 9 count: ``str.isdigit`` also
+    accepts "²" and other digits ``int`` refuses.
     """
     values: dict[str, Any] = {}
     for name in names:
@@ -37,7 +38,7 @@ def posted_values(post: QueryDict, names: Iterable[str], dates: Iterable[str]) -
         values[f"{name}_day"], values[f"{name}_month"], values[f"{name}_year"] = parts
         if not any(parts):
             values[name] = ""
-        elif all(part.isdigit() for part in parts) and len(parts[2]) == 4:
+        elif all(part.isascii() and part.isdecimal() for part in parts) and len(parts[2]) == 4:
             values[name] = f"{int(parts[2]):04d}-{int(parts[1]):02d}-{int(parts[0]):02d}"
         else:
             values[name] = "invalid"

@@ -56,6 +56,7 @@ from civicstack.identity.verification import (
     expires_at_for,
     method_allowed,
     national_identifier_encrypt,
+    national_identifier_hash,
     verification_methods,
 )
 
@@ -64,18 +65,37 @@ from civicstack.identity.verification import (
 REVOCATION_REASON_LIMIT = 500
 
 
+# The roles that meet citizens, and so may check their documents at a counter. Analysts
+# (read-only) and service owners do not; platform admins only with one of these roles too.
+IDENTITY_CHECKER_ROLES = (Role.CASEWORKER, Role.SUPERVISOR, Role.AGENCY_ADMIN)
+
+
+def identity_checker_roles(*, actor: Any) -> dict[Any, str]:
+    """Return the role in which ``actor`` may check identity documents, by agency id.
+
+    Empty for anyone who may not: citizens, inactive staff, and staff whose roles are only
+    analyst, service owner or platform admin.
+    """
+    return {
+        agency_id: next(role.value for role in IDENTITY_CHECKER_ROLES if role in held)
+        for agency_id, held in accounts_selectors.staff_roles_by_agency(user=actor).items()
+        if any(role in held for role in IDENTITY_CHECKER_ROLES)
+    }
+
+
 def _staff_agency_and_role(*, actor: Any, agency_id: Any) -> tuple[Any, str]:
-    """Return the agency the member of staff acts for and one of their roles there."""
-    roles = accounts_selectors.staff_roles_by_agency(user=actor)
+    """Return the agency the member of staff acts for and their checking role there."""
+    roles = identity_checker_roles(actor=actor)
     if not roles:
-        raise PermissionDenied(_("Only staff of an agency can check identity documents."))
+        raise PermissionDenied(
+            _("Only caseworkers, supervisors and agency admins can check identity documents.")
+        )
     if agency_id is None or str(agency_id) not in {str(key) for key in roles}:
         if agency_id is not None or len(roles) > 1:
             raise ValidationFailed(field_errors={"agency": [_("Select the agency you work for")]})
         agency_id = next(iter(roles))
-    held = next(held for key, held in roles.items() if str(key) == str(agency_id))
+    role = next(held for key, held in roles.items() if str(key) == str(agency_id))
     agency = accounts_selectors.agency_list().filter(pk=agency_id).first()
-    role = next((name for name in Role.values if name in held), sorted(held)[0])
     return agency, role
 
 
@@ -89,11 +109,13 @@ def identity_verification_record(
 ) -> IdentityVerification:
     """Check ``data`` with the verification ``method`` and record that ``user`` is verified.
 
-    Methods performed by staff (the counter) need ``actor`` to be active staff with a role
-    in an agency (``agency_id`` picks one when they have several), and never the person
-    being verified. Stand-in methods are refused in production. The same document cannot
-    verify two people: a document already behind someone else's current verification is
-    refused. Only a keyed hash of the document number is kept.
+    Methods performed by staff (the counter) need ``actor`` to be active staff who meet
+    citizens in an agency: a caseworker, supervisor or agency admin there (``agency_id``
+    picks the agency when they have several), and never the person being verified.
+    Stand-in methods are refused in production. The same document cannot verify two
+    people, nor the same national identifier: one already behind someone else's current
+    verification is refused. Only keyed hashes of the document number and the national
+    identifier are kept, and the identifier encrypted.
     """
     try:
         plugin = verification_methods.get(method)
@@ -124,19 +146,24 @@ def identity_verification_record(
         issuing_country=evidence.issuing_country,
         number=evidence.document_number,
     )
-    with transaction.atomic():
-        taken = (
-            IdentityVerification.objects.current()
-            .filter(document_number_hash=number_hash)
-            .exclude(user_id=user.pk)
-            .exists()
+    identifier_hash = (
+        national_identifier_hash(
+            issuing_country=evidence.issuing_country, identifier=evidence.national_identifier
         )
-        if taken:
-            raise ValidationFailed(
-                field_errors={
-                    "document_number": [_("This document already confirms someone else's identity")]
-                }
+        if evidence.national_identifier
+        else ""
+    )
+    with transaction.atomic():
+        others = IdentityVerification.objects.current().exclude(user_id=user.pk)
+        taken: dict[str, list[Any]] = {}
+        if others.filter(document_number_hash=number_hash).exists():
+            taken["document_number"] = [_("This document already confirms someone else's identity")]
+        if identifier_hash and others.filter(national_identifier_hash=identifier_hash).exists():
+            taken.setdefault(plugin.national_identifier_field, []).append(
+                plugin.national_identifier_taken
             )
+        if taken:
+            raise ValidationFailed(field_errors=taken)
         now = timezone.now()
         record = IdentityVerification(
             user=user,
@@ -150,6 +177,7 @@ def identity_verification_record(
             issuing_country=evidence.issuing_country,
             document_expires_on=evidence.document_expires_on,
             document_number_hash=number_hash,
+            national_identifier_hash=identifier_hash,
             expires_at=expires_at_for(
                 verified_at=now, document_expires_on=evidence.document_expires_on
             ),
@@ -181,7 +209,7 @@ def identity_verification_revoke(
     """Revoke a verification: its person asks for it to be removed, or a platform admin.
 
     The record stays (the audit log points at it) but stops counting, and the encrypted
-    national identifier is erased.
+    national identifier is erased, both its encrypted form and its hash.
     """
     is_owner = getattr(actor, "pk", None) == verification.user_id
     if not is_owner and not accounts_selectors.user_is_platform_admin(user=actor):
@@ -195,12 +223,14 @@ def identity_verification_revoke(
         locked.revoked_by = actor
         locked.revocation_reason = cleaned[:REVOCATION_REASON_LIMIT]
         locked.national_identifier_encrypted = None
+        locked.national_identifier_hash = ""
         locked.save(
             update_fields=[
                 "revoked_at",
                 "revoked_by",
                 "revocation_reason",
                 "national_identifier_encrypted",
+                "national_identifier_hash",
                 "updated_at",
             ]
         )

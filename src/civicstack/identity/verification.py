@@ -63,6 +63,8 @@ class VerificationMethod:
     what it records, ``level`` the level of assurance a verification by it supports, and
     ``allowed_in_production`` whether it may run when ``settings.PRODUCTION`` is set.
     ``performed_by_staff`` methods need a member of staff as the actor.
+    ``national_identifier_field`` names the input the national identifier comes from, for
+    the error when it already confirms someone else (``national_identifier_taken``).
     """
 
     key: str = ""
@@ -72,6 +74,10 @@ class VerificationMethod:
     level: Level = Level.HIGH
     allowed_in_production: bool = False
     performed_by_staff: bool = False
+    national_identifier_field: str = "national_identifier"
+    national_identifier_taken: Promise = _(
+        "This personal identification number already confirms someone else's identity"
+    )
 
     def check(self, data: Mapping[str, Any]) -> DocumentEvidence:
         """Validate what was entered; return the evidence or raise ValidationFailed."""
@@ -157,7 +163,7 @@ def mrz_check_digit(text: str) -> str:
     """Return the ICAO 9303 check digit of ``text`` (digits, A-Z and the filler ``<``)."""
     total = 0
     for position, char in enumerate(text):
-        if char.isdigit():
+        if "0" <= char <= "9":  # not isdigit(): "²" is a digit to Python, and int() refuses it
             value = int(char)
         elif "A" <= char <= "Z":
             value = ord(char) - ord("A") + 10
@@ -247,6 +253,18 @@ def document_number_hash(*, document_type: str, issuing_country: str, number: st
     """Return the keyed hash (HMAC-SHA256) a document number is kept as; never the number."""
     key = _derived_key(b"civicstack identity document numbers")
     message = f"{document_type}\x1f{issuing_country}\x1f{clean_identifier(number)}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def national_identifier_hash(*, issuing_country: str, identifier: str) -> str:
+    """Return the keyed hash (HMAC-SHA256) of a national identifier, within its country.
+
+    Kept beside the encrypted identifier so that one identifier cannot confirm two people
+    without decrypting every record; the country is part of it because each country
+    numbers its own people.
+    """
+    key = _derived_key(b"civicstack identity national identifier hashes")
+    message = f"{issuing_country}\x1f{clean_identifier(identifier)}".encode()
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
@@ -341,6 +359,10 @@ class DocumentCheckStandIn(VerificationMethod):
     level = Level.HIGH
     allowed_in_production = False
     performed_by_staff = False
+    national_identifier_field = "mrz_line_2"
+    national_identifier_taken = _(
+        "The personal number in the machine-readable zone already confirms someone else's identity"
+    )
 
     def check(self, data: Mapping[str, Any]) -> DocumentEvidence:
         """Validate the typed fields and the MRZ, and that they agree; raise ValidationFailed."""

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 from django.conf import settings
-from django.test import Client
+from django.test import Client, RequestFactory
 from django.urls import reverse
 
 from civicstack.accounts import services, totp
-from civicstack.accounts.constants import MFA_VERIFIED_KEY, Role
-from civicstack.accounts.models import RecoveryCode, TOTPDevice, User
+from civicstack.accounts.constants import AUTH_METHODS_KEY, MFA_VERIFIED_KEY, Role
+from civicstack.accounts.models import RecoveryCode, TOTPDevice, User, UserSession
 from civicstack.accounts.tests.conftest import sign_in, totp_code_for
 from civicstack.accounts.tests.factories import (
     PASSWORD,
@@ -20,6 +21,8 @@ from civicstack.accounts.tests.factories import (
     staff_create,
 )
 from civicstack.core.models import AuditEvent
+from civicstack.identity.constants import Level
+from civicstack.identity.selectors import session_level
 
 pytestmark = pytest.mark.django_db
 
@@ -298,3 +301,47 @@ def test_the_admin_sign_in_page_sends_people_to_the_real_sign_in(client: Client)
     assert response.status_code == 302
     assert reverse("accounts:sign-in") in response["Location"]
     assert "_auth_user_id" not in client.session
+
+
+def _level(client: Client, user: User) -> Any:
+    """Return the level of assurance of ``client``'s session, as identity reads it."""
+    request = RequestFactory().get("/")
+    request.user = user
+    request.session = client.session
+    return session_level(request)
+
+
+def test_removing_the_app_lowers_this_session_and_ends_the_others() -> None:
+    """The session signed in with the app's code falls to low; other sessions end."""
+    user = UserFactory()
+    TOTPDeviceFactory(user=user)
+    client, elsewhere = Client(), Client()
+    sign_in(client, user)
+    sign_in(elsewhere, user)
+    assert _level(client, user) == Level.SUBSTANTIAL
+    response = client.post(reverse("accounts:mfa-remove"), {"password": PASSWORD})
+    assert response["Location"] == reverse("accounts:account")
+    session = client.session
+    assert session[AUTH_METHODS_KEY] == ["pwd"]
+    assert session[MFA_VERIFIED_KEY] is False
+    assert _level(client, user) == Level.LOW
+    assert client.session.get("_auth_user_id") == str(user.pk)
+    assert elsewhere.session.get("_auth_user_id") is None
+    assert UserSession.objects.filter(user=user, ended_at__isnull=True).count() == 1
+    event = AuditEvent.objects.get(action="accounts.mfa.removed")
+    assert event.data["sessions_ended"] == 1
+
+
+def test_removing_the_app_from_a_session_without_recorded_methods() -> None:
+    """A session from before methods were recorded loses its app code all the same."""
+    user = UserFactory()
+    TOTPDeviceFactory(user=user)
+    client = Client()
+    sign_in(client, user)
+    session = client.session
+    del session[AUTH_METHODS_KEY]
+    session.save()
+    assert _level(client, user) == Level.SUBSTANTIAL
+    client.post(reverse("accounts:mfa-remove"), {"password": PASSWORD})
+    assert client.session[AUTH_METHODS_KEY] == ["pwd"]
+    assert _level(client, user) == Level.LOW

@@ -6,14 +6,16 @@ server's real checks (challenge, origin, relying party, signature, counter) run.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 from typing import Any
 
 import pytest
 from django.core import mail
-from django.test import Client
+from django.test import Client, RequestFactory
 from django.urls import reverse
+from django.utils import timezone
 
 from civicstack.accounts import passkeys
 from civicstack.accounts.constants import (
@@ -22,7 +24,7 @@ from civicstack.accounts.constants import (
     MFA_VERIFIED_KEY,
     Role,
 )
-from civicstack.accounts.models import Passkey, User
+from civicstack.accounts.models import Passkey, User, UserSession
 from civicstack.accounts.tests.authenticator import SoftwareAuthenticator
 from civicstack.accounts.tests.conftest import sign_in, totp_code_for
 from civicstack.accounts.tests.factories import (
@@ -32,6 +34,10 @@ from civicstack.accounts.tests.factories import (
     staff_create,
 )
 from civicstack.core.models import AuditEvent
+from civicstack.identity import services as identity_services
+from civicstack.identity.constants import Level
+from civicstack.identity.selectors import session_level
+from civicstack.identity.tests.helpers import standin_data
 
 pytestmark = pytest.mark.django_db
 
@@ -255,17 +261,84 @@ def test_staff_cannot_remove_their_last_second_factor() -> None:
 
 
 def test_staff_with_a_passkey_may_stop_using_their_app() -> None:
-    """Staff keep at least one of app or passkey: with a passkey the app may go."""
+    """Staff keep at least one of app or passkey: with a passkey the app may go. The session
+    signed in with the app code then needs the passkey before the back office again."""
     staff = staff_create()
     client = Client()
     sign_in(client, staff)
     assert client.get(reverse("accounts:mfa-remove")).status_code == 403
-    _add_passkey(client)
+    authenticator = _add_passkey(client)
     response = client.post(reverse("accounts:mfa-remove"), {"password": PASSWORD})
     assert response["Location"] == reverse("accounts:account")
     staff.refresh_from_db()
     assert not staff.has_totp and staff.has_mfa
+    assert client.session[AUTH_METHODS_KEY] == ["pwd"]
+    assert client.get(reverse("backoffice:home")).status_code == 302
+    options = _options(client, "accounts:step-up-passkey-options")
+    stepped = _post_json(
+        client, "accounts:step-up-passkey", {"credential": authenticator.assertion(options)}
+    )
+    assert stepped.status_code == 200
     assert client.get(reverse("backoffice:home")).status_code == 200
+
+
+def _level(client: Client, user: User) -> Any:
+    """Return the level of assurance of ``client``'s session, as identity reads it."""
+    request = RequestFactory().get("/")
+    request.user = user
+    request.session = client.session
+    return session_level(request)
+
+
+def _identity_checked(user: User) -> None:
+    next_year = timezone.localdate() + dt.timedelta(days=365)
+    identity_services.identity_verification_record(
+        user=user,
+        method="document_check_standin",
+        data=standin_data(expires=next_year),
+        actor=user,
+    )
+
+
+def test_removing_the_passkey_used_in_a_session_lowers_it_and_ends_the_others() -> None:
+    """Without its passkey the session is no longer high (nor substantial), and the
+    person's other sessions end, as after a password change."""
+    user, authenticator = _user_with_passkey()
+    _identity_checked(user)
+    client, elsewhere = Client(), Client()
+    sign_in(client, user, passkey=authenticator)
+    sign_in(elsewhere, user, passkey=authenticator)
+    assert _level(client, user) == Level.HIGH
+    passkey = Passkey.objects.get(user=user)
+    url = reverse("accounts:passkey-remove", kwargs={"passkey_id": passkey.pk})
+    assert client.post(url)["Location"] == reverse("accounts:passkeys")
+    session = client.session
+    assert session[AUTH_METHODS_KEY] == ["pwd"]
+    assert session[MFA_VERIFIED_KEY] is False
+    assert _level(client, user) == Level.LOW
+    assert _signed_in_user_id(client) == str(user.pk)
+    assert _signed_in_user_id(elsewhere) is None
+    assert UserSession.objects.filter(user=user, ended_at__isnull=True).count() == 1
+    event = AuditEvent.objects.get(action="accounts.passkey.removed")
+    assert event.data["sessions_ended"] == 2  # elsewhere, and the one that added the passkey
+
+
+def test_removing_a_passkey_keeps_the_app_code_used_in_the_session() -> None:
+    """With an app code in the session too, it stays substantial with its MFA flag."""
+    user, authenticator = _user_with_passkey()
+    TOTPDeviceFactory(user=user)
+    _identity_checked(user)
+    client = Client()
+    sign_in(client, user)
+    options = _options(client, "accounts:step-up-passkey-options")
+    _post_json(client, "accounts:step-up-passkey", {"credential": authenticator.assertion(options)})
+    assert _level(client, user) == Level.HIGH
+    passkey = Passkey.objects.get(user=user)
+    client.post(reverse("accounts:passkey-remove", kwargs={"passkey_id": passkey.pk}))
+    session = client.session
+    assert session[AUTH_METHODS_KEY] == ["pwd", "otp", "mfa"]
+    assert session[MFA_VERIFIED_KEY] is True
+    assert _level(client, user) == Level.SUBSTANTIAL
 
 
 # --- Signing in -----------------------------------------------------------------------------

@@ -25,7 +25,8 @@ class IdentityVerification(BaseModel):
     Only what the check needs to stand on is kept: the kind of document, who issued it,
     when it expires and a keyed hash of its number (so the same document cannot verify two
     accounts), never the number itself. The national identifier, which a service may
-    receive with the person's consent, is kept encrypted (AES-GCM, bound to this row).
+    receive with the person's consent, is kept encrypted (AES-GCM, bound to this row), with
+    a keyed hash of it so that it cannot verify two accounts either.
     """
 
     user = models.ForeignKey(
@@ -52,6 +53,9 @@ class IdentityVerification(BaseModel):
     document_expires_on = models.DateField()
     document_number_hash = models.CharField(max_length=64, db_index=True)
     national_identifier_encrypted = models.BinaryField(null=True, blank=True)
+    # A keyed hash of the national identifier within its country, so that one identifier
+    # cannot confirm two people; empty when none was given, and erased on revocation.
+    national_identifier_hash = models.CharField(max_length=64, blank=True, db_index=True)
     expires_at = models.DateTimeField()
     revoked_at = models.DateTimeField(null=True, blank=True)
     revoked_by = models.ForeignKey(

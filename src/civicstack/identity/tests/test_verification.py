@@ -15,7 +15,7 @@ from civicstack.core.errors import NotFound, PermissionDenied, ValidationFailed
 from civicstack.core.models import AuditEvent
 from civicstack.identity import selectors, services
 from civicstack.identity.models import IdentityVerification
-from civicstack.identity.tests.helpers import client_with, standin_data, standin_form
+from civicstack.identity.tests.helpers import client_with, standin_data, standin_form, td3
 from civicstack.identity.verification import (
     document_number_hash,
     expires_at_for,
@@ -430,3 +430,52 @@ def test_anonymous_people_are_asked_to_sign_in() -> None:
         response = Client().get(url)
         assert response.status_code == 302
         assert "/account/sign-in" in response["Location"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("digit", ["²", "٣", "１"])
+@pytest.mark.parametrize(
+    "field",
+    [
+        "date_of_birth-day",
+        "date_of_birth-month",
+        "date_of_birth-year",
+        "document_expires_on-day",
+        "document_expires_on-year",
+    ],
+)
+def test_digits_other_than_0_to_9_in_a_date_are_a_form_error(digit: str, field: str) -> None:
+    """A superscript, Arabic-Indic or fullwidth digit in a date is "Enter a real date"."""
+    client = client_with(UserFactory())
+    value = f"19{digit}4" if field.endswith("year") else digit
+    response = client.post(
+        "/en/identity/verification/document-check",
+        standin_form(expires=NEXT_YEAR, **{field: value}),
+    )
+    assert response.status_code == 200
+    assert "Enter a real date" in response.content.decode()
+    assert not IdentityVerification.objects.exists()
+
+
+@pytest.mark.django_db
+def test_one_personal_number_in_the_mrz_cannot_verify_two_people() -> None:
+    """A second passport with someone else's personal number is refused at the MRZ line."""
+    first, second = UserFactory(), UserFactory()
+    services.identity_verification_record(
+        user=first,
+        method="document_check_standin",
+        data=standin_data(expires=NEXT_YEAR),
+        actor=first,
+    )
+    line_1, line_2 = td3(expires=NEXT_YEAR, number="X1234567")
+    response = client_with(second).post(
+        "/en/identity/verification/document-check",
+        standin_form(
+            expires=NEXT_YEAR, document_number="X1234567", mrz_line_1=line_1, mrz_line_2=line_2
+        ),
+    )
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "The personal number in the machine-readable zone already confirms" in body
+    assert 'href="#mrz_line_2"' in body
+    assert not IdentityVerification.objects.filter(user=second).exists()
