@@ -127,7 +127,7 @@ def discovery(request: HttpRequest) -> JsonResponse:
 @require_GET
 def jwks(request: HttpRequest) -> JsonResponse:
     """The public signing keys: active ones, and retired ones while their tokens may live."""
-    return _json(keys.jwks_document(), Cache_Control="public, max-age=60")
+    return _json(keys.jwks_document(), Cache_Control=f"public, max-age={keys.JWKS_MAX_AGE}")
 
 
 # --- Authorization ----------------------------------------------------------------------
