@@ -1146,6 +1146,37 @@ def token_family_revoke(*, token_family: Any, client: Client, reason: str) -> No
         )
 
 
+def oidc_tokens_refuse(
+    *,
+    client: Client,
+    user: Any,
+    reason: str,
+    token_family: Any = None,
+    access_token_id: int | None = None,
+) -> None:
+    """Revoke the tokens of a sign-in that may no longer be used, and audit why.
+
+    Called when a refresh or a userinfo call finds the account disabled, the client
+    disabled, the mandate behind ``represents`` ended, or the token family older than
+    ``OIDC_FAMILY_MAX_SECONDS``: the refresh token family and the access token end.
+    """
+    with transaction.atomic():
+        if access_token_id is not None:
+            AccessToken.objects.filter(pk=access_token_id).delete()
+        if token_family:
+            RefreshToken.revoke_family(token_family)
+        audit_event_record(
+            action="identity.tokens_refused",
+            actor=None,
+            obj=client,
+            data={
+                "person": str(getattr(user, "pk", "")),
+                "token_family": str(token_family or ""),
+                "reason": reason,
+            },
+        )
+
+
 # --- Signing keys -------------------------------------------------------------------------
 
 

@@ -468,7 +468,9 @@ def userinfo(request: HttpRequest) -> HttpResponse:
     scopes = access.scope.split()
     if "openid" not in scopes:
         return _bearer_error("insufficient_scope", "The token was not issued for openid", 403)
-    grant = Grant.objects.filter(access_token_id=access.pk).only("represents").first()
+    grant = (
+        Grant.objects.filter(access_token_id=access.pk).only("represents", "token_family").first()
+    )
     if grant is None and access.source_refresh_token_id is not None:
         family = (
             RefreshToken.objects.filter(pk=access.source_refresh_token_id)
@@ -477,6 +479,17 @@ def userinfo(request: HttpRequest) -> HttpResponse:
         )
         grant = Grant.objects.filter(token_family=family).first() if family else None
     represents = grant.represents if grant is not None else None
+    if represents is not None and not assurance.representation_still_valid(access.user, represents):
+        # The mandate or business representation ended since the person signed in: the
+        # client may no longer be told they act for that party, nor keep these tokens.
+        services.oidc_tokens_refuse(
+            client=client,
+            user=access.user,
+            reason="representation_ended",
+            token_family=grant.token_family if grant is not None else None,
+            access_token_id=access.pk,
+        )
+        return _bearer_error("invalid_token", "The access token is not valid")
     return _json(
         oidc_claims.userinfo(access.user, scopes, represents=represents), Cache_Control="no-store"
     )
