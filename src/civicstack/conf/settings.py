@@ -251,6 +251,9 @@ OIDC_CODE_SECONDS = min(env.int("OIDC_CODE_SECONDS", 60), 600)
 OIDC_ACCESS_TOKEN_SECONDS = env.int("OIDC_ACCESS_TOKEN_SECONDS", 10 * 60)
 OIDC_ID_TOKEN_SECONDS = env.int("OIDC_ID_TOKEN_SECONDS", 10 * 60)
 OIDC_REFRESH_TOKEN_SECONDS = env.int("OIDC_REFRESH_TOKEN_SECONDS", 12 * 60 * 60)
+# However often it is refreshed, a sign-in's refresh tokens stop working this long after
+# the person signed in (the code's auth_time); then the client signs them in again.
+OIDC_FAMILY_MAX_SECONDS = env.int("OIDC_FAMILY_MAX_SECONDS", 24 * 60 * 60)
 OAUTH2_PROVIDER_APPLICATION_MODEL = "identity.Client"
 OAUTH2_PROVIDER_GRANT_MODEL = "identity.Grant"
 OAUTH2_PROVIDER = {

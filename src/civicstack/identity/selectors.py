@@ -498,6 +498,26 @@ def service_titles(*, service_ids: Iterable[str], language: str = "en") -> list[
     return sorted(str(title or fallback) for title, fallback in rows)
 
 
+def representation_still_valid(user: Any, claim: Any) -> bool:
+    """Return True when ``user`` may still act as a ``represents`` claim says they did.
+
+    The mandate or business representation named by the claim must still be in force for
+    ``user``, for the same party, and still cover every service the claim listed. A claim
+    that cannot be read is not valid.
+    """
+    if not isinstance(claim, dict) or not getattr(user, "is_active", False):
+        return False
+    acting = acting_for_resolve(user=user, kind=claim.get("type"), mandate_id=claim.get("mandate"))
+    if acting is None or acting.party_id != str(claim.get("id")):
+        return False
+    scopes = claim.get("scopes")
+    if not isinstance(scopes, list) or not scopes:
+        return False
+    if SCOPE_ALL_SERVICES in scopes:
+        return SCOPE_ALL_SERVICES in acting.scopes
+    return all(acting.covers_service(str(scope)) for scope in scopes)
+
+
 # =============================================================================================
 # OpenID Connect provider: clients, consents, signing keys
 # =============================================================================================

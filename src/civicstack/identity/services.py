@@ -1176,6 +1176,37 @@ def token_family_revoke(*, token_family: Any, client: Client, reason: str) -> No
         )
 
 
+def oidc_tokens_refuse(
+    *,
+    client: Client,
+    user: Any,
+    reason: str,
+    token_family: Any = None,
+    access_token_id: int | None = None,
+) -> None:
+    """Revoke the tokens of a sign-in that may no longer be used, and audit why.
+
+    Called when a refresh or a userinfo call finds the account disabled, the client
+    disabled, the mandate behind ``represents`` ended, or the token family older than
+    ``OIDC_FAMILY_MAX_SECONDS``: the refresh token family and the access token end.
+    """
+    with transaction.atomic():
+        if access_token_id is not None:
+            AccessToken.objects.filter(pk=access_token_id).delete()
+        if token_family:
+            RefreshToken.revoke_family(token_family)
+        audit_event_record(
+            action="identity.tokens_refused",
+            actor=None,
+            obj=client,
+            data={
+                "person": str(getattr(user, "pk", "")),
+                "token_family": str(token_family or ""),
+                "reason": reason,
+            },
+        )
+
+
 # --- Signing keys -------------------------------------------------------------------------
 
 
@@ -1201,27 +1232,37 @@ def signing_keys_ensure() -> list[SigningKey]:
 
 
 def signing_keys_rotate() -> list[SigningKey]:
-    """Make new active keys (RS256 and ES256) and retire the old ones.
+    """Make new keys (RS256 and ES256) that sign once relying parties can have seen them.
 
-    Retired keys stay in the JWKS until every token they signed has expired.
+    The new keys are published at once and become active after the JWKS cache lifetime
+    and a margin (``keys.activation_delay_seconds``); the keys they replace go on signing
+    until then and count as retired from that moment. Retired keys stay in the JWKS until
+    every token they signed has expired.
     """
     from civicstack.identity.oidc import keys
 
     with transaction.atomic():
         now = timezone.now()
-        retired = list(
-            SigningKey.objects.filter(retired_at__isnull=True).values_list("kid", flat=True)
-        )
-        SigningKey.objects.filter(retired_at__isnull=True).update(retired_at=now, updated_at=now)
+        switch = now + timedelta(seconds=keys.activation_delay_seconds())
+        # Keys not yet retired, or due to retire after the new keys take over (a second
+        # rotation within the delay), retire when the new keys take over.
+        replaced = SigningKey.objects.filter(Q(retired_at__isnull=True) | Q(retired_at__gt=switch))
+        retired = list(replaced.values_list("kid", flat=True))
+        replaced.update(retired_at=switch, updated_at=now)
         made = []
         for alg in SigningAlg.values:
             key = keys.key_new(alg)
+            key.activated_at = switch
             key.save()
             made.append(key)
         audit_event_record(
             action="identity.signing_keys_rotated",
             actor=None,
-            data={"new": [key.kid for key in made], "retired": retired},
+            data={
+                "new": [key.kid for key in made],
+                "retired": retired,
+                "switch_at": switch.isoformat(),
+            },
         )
     keys.caches_clear()
     return made

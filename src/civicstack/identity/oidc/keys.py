@@ -29,6 +29,10 @@ from civicstack.identity.models import SigningAlg, SigningKey
 
 # How long an active key stays the one used before another process sees a rotation.
 _ACTIVE_CACHE_SECONDS = 30.0
+# How long relying parties may cache the JWKS (its Cache-Control max-age).
+JWKS_MAX_AGE = 60
+# Added to JWKS_MAX_AGE before a new key signs: clock skew and a slow fetch.
+_ACTIVATION_MARGIN_SECONDS = 60
 _lock = threading.Lock()
 _private: dict[str, jwk.JWK] = {}
 _active: dict[str, tuple[float, SigningKey]] = {}
@@ -48,6 +52,15 @@ def publish_seconds() -> int:
     retired, so that is added, with a minute for clock skew.
     """
     return int(settings.OIDC_ID_TOKEN_SECONDS) + int(_ACTIVE_CACHE_SECONDS) + 60
+
+
+def activation_delay_seconds() -> int:
+    """Return how long a new key is published before it signs anything.
+
+    A relying party may hold the JWKS for ``JWKS_MAX_AGE`` seconds; a token signed by a key
+    it has not seen yet would fail to verify until its copy expires.
+    """
+    return JWKS_MAX_AGE + _ACTIVATION_MARGIN_SECONDS
 
 
 def key_new(alg: str) -> SigningKey:
@@ -90,37 +103,45 @@ def caches_clear() -> None:
         _active.clear()
 
 
+def _signing_now(alg: str, moment: datetime) -> SigningKey | None:
+    """Return the newest key for ``alg`` that is active at ``moment``: activated, not retired."""
+    return (
+        SigningKey.objects.filter(alg=alg, activated_at__lte=moment)
+        .filter(Q(retired_at__isnull=True) | Q(retired_at__gt=moment))
+        .order_by("-activated_at")
+        .first()
+    )
+
+
 def active_key(alg: str) -> SigningKey:
     """Return the key that signs new tokens with ``alg``.
 
+    A key made by a rotation is published first and signs only from its ``activated_at``;
+    until then the key it replaces goes on signing (its ``retired_at`` is that moment).
     Raises SigningKey.DoesNotExist when there is none (``civicstack oidc_keys`` makes them).
     """
     now = time.monotonic()
     cached = _active.get(alg)
     if cached is not None and now - cached[0] < _ACTIVE_CACHE_SECONDS:
         return cached[1]
-    key = SigningKey.objects.filter(alg=alg, retired_at__isnull=True).order_by("-activated_at")[0:1]
-    found = list(key)
-    if not found:
+    found = _signing_now(alg, timezone.now())
+    if found is None:
         # A fresh installation that skipped `civicstack oidc_keys`: make the keys now rather
         # than fail the request.
         from civicstack.identity.services import signing_keys_ensure
 
         signing_keys_ensure()
-        found = list(
-            SigningKey.objects.filter(alg=alg, retired_at__isnull=True).order_by("-activated_at")[
-                0:1
-            ]
-        )
-    if not found:
+        found = _signing_now(alg, timezone.now())
+    if found is None:
         raise SigningKey.DoesNotExist(f"no active {alg} signing key")
     with _lock:
-        _active[alg] = (now, found[0])
-    return found[0]
+        _active[alg] = (now, found)
+    return found
 
 
 def published_keys(now: datetime | None = None) -> list[SigningKey]:
-    """Return the keys in the JWKS: active ones, and retired ones whose tokens may still live."""
+    """Return the keys in the JWKS: active ones, new ones not signing yet, and retired ones
+    whose tokens may still live."""
     moment = now or timezone.now()
     cutoff = moment - timedelta(seconds=publish_seconds())
     return list(

@@ -303,7 +303,53 @@ class CivicstackValidator(OAuth2Validator):  # type: ignore[misc]
                 token_family=old.token_family, client=old.application, reason="refresh_token_reuse"
             )
             return False
-        return bool(super().validate_refresh_token(refresh_token, client, request, *args, **kwargs))
+        if not super().validate_refresh_token(refresh_token, client, request, *args, **kwargs):
+            return False
+        return self._refresh_still_allowed(request)
+
+    def _refresh_still_allowed(self, request: Any) -> bool:
+        """Check that the sign-in behind a valid refresh token may still go on.
+
+        Refused (invalid_grant), with the family revoked and audited, when the account or
+        the client was disabled, when the mandate or business representation the person
+        acted under (``represents``) is no longer in force for them, or when the person
+        signed in longer ago than ``OIDC_FAMILY_MAX_SECONDS``.
+        """
+        from civicstack.identity import selectors as identity_selectors
+        from civicstack.identity import services
+
+        instance = getattr(request, "refresh_token_instance", None)
+        if instance is None:
+            return False
+        family = instance.token_family
+        grant = Grant.objects.filter(token_family=family).first() if family else None
+        started = grant.auth_time if grant is not None else int(instance.created.timestamp())
+        user = instance.user
+        reason = ""
+        if user is None or not user.is_active:
+            reason = "user_inactive"
+        elif instance.application is None or instance.application.disabled_at is not None:
+            reason = "client_disabled"
+        elif int(time.time()) - started > int(settings.OIDC_FAMILY_MAX_SECONDS):
+            reason = "family_too_old"
+        elif (
+            grant is not None
+            and grant.represents is not None
+            and not identity_selectors.representation_still_valid(user, grant.represents)
+        ):
+            reason = "representation_ended"
+        if not reason:
+            return True
+        # Without a family (none is made when reuse protection is off) deleting the access
+        # token is enough: a refresh token without one is refused.
+        services.oidc_tokens_refuse(
+            client=instance.application,
+            user=user,
+            reason=reason,
+            token_family=family,
+            access_token_id=None if family else instance.access_token_id,
+        )
+        return False
 
     def save_bearer_token(self, token: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
         # oauthlib mints a refresh token for every code; a client not registered for the

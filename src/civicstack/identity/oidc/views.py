@@ -31,7 +31,7 @@ from civicstack.accounts import services as account_services
 from civicstack.accounts.constants import SESSION_STARTED_KEY
 from civicstack.identity import selectors as assurance
 from civicstack.identity import services
-from civicstack.identity.constants import ACR_VALUES
+from civicstack.identity.constants import ACR_VALUES, SCOPE_ALL_SERVICES
 from civicstack.identity.models import Client, Grant, SigningAlg
 from civicstack.identity.oidc import authorize as flow
 from civicstack.identity.oidc import claims as oidc_claims
@@ -40,9 +40,12 @@ from civicstack.identity.oidc import keys
 PENDING_SESSION_KEY = "civicstack_oidc_pending"
 _PENDING_MAX = 5
 _PENDING_SECONDS = 30 * 60
-# Parameters dropped from the authorize URL we come back to after a fresh sign-in: the
-# sign-in itself satisfied them, and keeping them would ask again for ever.
-_FRESH_DROPS = ("max_age", "id_token_hint")
+# Authorization requests that sent the person to (re)authenticate, by request, with when
+# they were sent: an auth_time from then on satisfies that request's prompt=login and
+# max_age, so the request is not sent round again.
+FRESH_SESSION_KEY = "civicstack_oidc_fresh"
+_FRESH_MAX = 5
+_FRESH_SECONDS = 30 * 60
 
 PAGE_ERRORS = {
     "unknown_client": gettext_lazy(
@@ -127,7 +130,7 @@ def discovery(request: HttpRequest) -> JsonResponse:
 @require_GET
 def jwks(request: HttpRequest) -> JsonResponse:
     """The public signing keys: active ones, and retired ones while their tokens may live."""
-    return _json(keys.jwks_document(), Cache_Control="public, max-age=60")
+    return _json(keys.jwks_document(), Cache_Control=f"public, max-age={keys.JWKS_MAX_AGE}")
 
 
 # --- Authorization ----------------------------------------------------------------------
@@ -142,28 +145,73 @@ def _error_page(request: HttpRequest, code: str, status: int = 400) -> HttpRespo
     )
 
 
-def _authorize_url(params: dict[str, str], drop: tuple[str, ...] = ()) -> str:
-    kept = {key: value for key, value in params.items() if key not in drop}
-    prompt = " ".join(value for value in kept.get("prompt", "").split() if value != "login")
-    if prompt:
-        kept["prompt"] = prompt
-    else:
-        kept.pop("prompt", None)
-    return reverse("oidc:authorize") + "?" + urlencode(kept)
+def _authorize_url(params: dict[str, str]) -> str:
+    """Return the authorization request again, every parameter kept (so prompt=login,
+    max_age and id_token_hint are checked again on the way back)."""
+    return reverse("oidc:authorize") + "?" + urlencode(params)
 
 
-def _sign_in(request: HttpRequest, auth: flow.AuthRequest, *, fresh: bool) -> HttpResponse:
+def _request_key(auth: flow.AuthRequest) -> str:
+    raw = "\0".join(
+        (auth.client.client_id, auth.redirect_uri, auth.code_challenge, auth.state, auth.nonce)
+    )
+    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+def _fresh_marks(request: HttpRequest) -> dict[str, int]:
+    stored = request.session.get(FRESH_SESSION_KEY)
+    now = int(time.time())
+    if not isinstance(stored, dict):
+        return {}
+    return {
+        key: value
+        for key, value in stored.items()
+        if isinstance(key, str) and isinstance(value, int) and 0 <= now - value < _FRESH_SECONDS
+    }
+
+
+def _fresh_since(request: HttpRequest, auth: flow.AuthRequest) -> int | None:
+    """Return when this request sent the person to authenticate, if it did."""
+    return _fresh_marks(request).get(_request_key(auth))
+
+
+def _fresh_mark(request: HttpRequest, auth: flow.AuthRequest) -> None:
+    marks = _fresh_marks(request)
+    while len(marks) >= _FRESH_MAX:
+        marks.pop(min(marks, key=lambda key: marks[key]))
+    marks[_request_key(auth)] = int(time.time())
+    request.session[FRESH_SESSION_KEY] = marks
+
+
+def _fresh_clear(request: HttpRequest, auth: flow.AuthRequest) -> None:
+    if FRESH_SESSION_KEY in request.session:
+        marks = _fresh_marks(request)
+        marks.pop(_request_key(auth), None)
+        request.session[FRESH_SESSION_KEY] = marks
+
+
+def _sign_in(request: HttpRequest, auth: flow.AuthRequest) -> HttpResponse:
     """Send the person to sign in, and back to this request afterwards."""
-    if fresh and request.user.is_authenticated:
-        account_services.sign_out(request=request)
-    next_url = _authorize_url(auth.params, drop=_FRESH_DROPS if fresh else ())
-    query = {"next": next_url}
+    _fresh_mark(request, auth)
+    query = {"next": _authorize_url(auth.params)}
     if auth.login_hint:
         # The sign-in page does not read it yet; it is passed on for when it does.
         query["login_hint"] = auth.login_hint
     with translation.override(auth.language or translation.get_language()):
         url = reverse("accounts:sign-in")
     return HttpResponseRedirect(url + "?" + urlencode(query))
+
+
+def _reauthenticate(request: HttpRequest, auth: flow.AuthRequest) -> HttpResponse:
+    """Ask the signed-in person for their password again, then come back to this request.
+
+    Never a sign-out: this is a GET any site can cause, and signing the person out on it
+    would let any site end their session.
+    """
+    _fresh_mark(request, auth)
+    with translation.override(auth.language or translation.get_language()):
+        url = reverse("accounts:reauthenticate")
+    return HttpResponseRedirect(url + "?" + urlencode({"next": _authorize_url(auth.params)}))
 
 
 def _auth_time(request: HttpRequest) -> int:
@@ -203,28 +251,32 @@ def _redirect_error(
 def _decide(
     request: HttpRequest, auth: flow.AuthRequest, *, consented: bool = False
 ) -> HttpResponse:
-    """Sign in, step up or ask consent as needed; then issue the code."""
+    """Sign in, re-authenticate, step up or ask consent as needed; then issue the code."""
     silent = "none" in auth.prompt
     user = request.user
     if not user.is_authenticated:
         if silent:
             return _redirect_error(request, auth, "login_required", "Nobody is signed in")
-        return _sign_in(request, auth, fresh=False)
+        return _sign_in(request, auth)
     if auth.id_token_hint_sub is not None and auth.id_token_hint_sub != oidc_claims.subject(user):
-        if silent:
-            return _redirect_error(
-                request,
-                auth,
-                "login_required",
-                "The person signed in is not the one in id_token_hint",
-            )
-        return _sign_in(request, auth, fresh=True)
+        # Never a sign-out on a GET: the client learns the person it named is not the one
+        # signed in here, and decides what to do.
+        return _redirect_error(
+            request,
+            auth,
+            "login_required",
+            "The person signed in is not the one in id_token_hint",
+        )
     auth_time = _auth_time(request)
+    since = _fresh_since(request, auth)
+    # Only an authentication the session recorded counts, never _auth_time's fallbacks.
+    recorded = assurance.auth_time(request)
+    fresh = since is not None and recorded is not None and recorded >= since
     too_old = auth.max_age is not None and int(time.time()) - auth_time > auth.max_age
-    if "login" in auth.prompt or too_old:
+    if ("login" in auth.prompt or too_old) and not fresh:
         if silent:
             return _redirect_error(request, auth, "login_required", "A fresh sign-in is needed")
-        return _sign_in(request, auth, fresh=True)
+        return _reauthenticate(request, auth)
     level = assurance.session_level(request)
     if level is None or not level.satisfies(auth.needed):
         if silent:
@@ -236,6 +288,13 @@ def _decide(
             return response
         level = assurance.session_level(request)
     assert level is not None
+    acting = assurance.acting_for(request)
+    # Agency clients cannot map catalogue service ids: a mandate limited to some services is
+    # not carried to them, and the person signs in as themselves.
+    represents = (
+        acting.as_claim() if acting is not None and SCOPE_ALL_SERVICES in acting.scopes else None
+    )
+    limited = acting.name if acting is not None and represents is None else ""
     if not consented and (
         "consent" in auth.prompt or not flow.consent_covers(user=user, auth=auth)
     ):
@@ -243,7 +302,8 @@ def _decide(
             return _redirect_error(
                 request, auth, "consent_required", "The person has not agreed yet"
             )
-        return _consent_page(request, auth)
+        return _consent_page(request, auth, acting_limited=limited)
+    _fresh_clear(request, auth)
     target = flow.code_issue(
         request=request,
         user=user,
@@ -252,7 +312,7 @@ def _decide(
         acr=level.acr,
         amr=assurance.auth_methods(request),
         auth_time=auth_time,
-        represents=acting.as_claim() if (acting := assurance.acting_for(request)) else None,
+        represents=represents,
     )
     return _to_client(request, auth, target)
 
@@ -290,7 +350,9 @@ def authorize(request: HttpRequest) -> HttpResponse:
         return _decide(request, auth)
 
 
-def _consent_page(request: HttpRequest, auth: flow.AuthRequest) -> HttpResponse:
+def _consent_page(
+    request: HttpRequest, auth: flow.AuthRequest, *, acting_limited: str = ""
+) -> HttpResponse:
     pending: dict[str, Any] = dict(request.session.get(PENDING_SESSION_KEY) or {})
     now = int(time.time())
     pending = {
@@ -319,6 +381,7 @@ def _consent_page(request: HttpRequest, auth: flow.AuthRequest) -> HttpResponse:
             "explicit": [(scope, oidc_claims.SCOPE_DESCRIPTIONS[scope]) for scope in explicit],
             "pending_id": pending_id,
             "language": auth.language,
+            "acting_limited": acting_limited,
         },
     )
     _csp_allow_client(response, auth.client)
@@ -385,7 +448,7 @@ def consent(request: HttpRequest) -> HttpResponse:
         except (flow.PageError, flow.RedirectError):
             return _error_page(request, "expired")
         if not request.user.is_authenticated:
-            return _sign_in(request, auth, fresh=False)
+            return _sign_in(request, auth)
         if request.POST.get("decision") != "allow":
             return _redirect_error(request, auth, "access_denied", "The person did not agree")
         ticked = set(request.POST.getlist("explicit"))
@@ -468,7 +531,9 @@ def userinfo(request: HttpRequest) -> HttpResponse:
     scopes = access.scope.split()
     if "openid" not in scopes:
         return _bearer_error("insufficient_scope", "The token was not issued for openid", 403)
-    grant = Grant.objects.filter(access_token_id=access.pk).only("represents").first()
+    grant = (
+        Grant.objects.filter(access_token_id=access.pk).only("represents", "token_family").first()
+    )
     if grant is None and access.source_refresh_token_id is not None:
         family = (
             RefreshToken.objects.filter(pk=access.source_refresh_token_id)
@@ -477,6 +542,17 @@ def userinfo(request: HttpRequest) -> HttpResponse:
         )
         grant = Grant.objects.filter(token_family=family).first() if family else None
     represents = grant.represents if grant is not None else None
+    if represents is not None and not assurance.representation_still_valid(access.user, represents):
+        # The mandate or business representation ended since the person signed in: the
+        # client may no longer be told they act for that party, nor keep these tokens.
+        services.oidc_tokens_refuse(
+            client=client,
+            user=access.user,
+            reason="representation_ended",
+            token_family=grant.token_family if grant is not None else None,
+            access_token_id=access.pk,
+        )
+        return _bearer_error("invalid_token", "The access token is not valid")
     return _json(
         oidc_claims.userinfo(access.user, scopes, represents=represents), Cache_Control="no-store"
     )

@@ -424,7 +424,11 @@ class Browser:
     ) -> Outcome:
         """Sign in on the page an authorization request stopped at, then carry on with it."""
         html = self.sign_in_page(outcome)
-        form = next(form for form in html_forms(html) if form["method"] == "post")
+        form = next(
+            form
+            for form in html_forms(html)
+            if form["method"] == "post" and any(name == "password" for name, _ in form["fields"])
+        )
         fields = dict(form["fields"])
         fields.update({"email": email, "password": password})
         page_url = self.provider.base_url + outcome.location
@@ -471,7 +475,10 @@ def _csrf(html: str) -> dict[str, str]:
 
 
 def _is_sign_in(url: str) -> bool:
-    return "/account/sign-in" in urlsplit(url).path
+    """Return True for the sign-in page, and the password page a signed-in person is sent
+    to for prompt=login or max_age (``accounts:reauthenticate``)."""
+    path = urlsplit(url).path
+    return "/account/sign-in" in path or "/account/confirm-it-is-you" in path
 
 
 _APPROVE_WORDS = ("allow", "approve", "agree", "accept", "continue", "yes")

@@ -15,7 +15,7 @@ from django.utils import timezone
 from civicstack.accounts.models import User
 from civicstack.identity import services
 from civicstack.identity.models import SigningKey
-from civicstack.identity.oidc.keys import publish_seconds
+from civicstack.identity.oidc.keys import caches_clear, publish_seconds
 from civicstack.identity.services import consent_give
 from civicstack.identity.tests.conftest import RegisterClient
 from civicstack.identity.tests.oidc_helpers import (
@@ -63,10 +63,16 @@ def test_rotation_keeps_old_keys_published_until_their_tokens_expire(
     out = StringIO()
     call_command("oidc_keys", "rotate", stdout=out)
     assert "Rotated" in out.getvalue()
+    assert "signs from" in out.getvalue()
     published = jwks_keys(browser)
     assert old_kid in published
     assert len(published) == 4
     verify_id_token(browser, old_token, client.client_id)  # type: ignore[attr-defined]
+    # The new keys sign once relying parties can have fetched them: move that moment to now.
+    switch = timezone.now() - timedelta(seconds=1)
+    SigningKey.objects.filter(retired_at__isnull=True).update(activated_at=switch)
+    SigningKey.objects.filter(retired_at__isnull=False).update(retired_at=switch)
+    caches_clear()
     consent_give(user=citizen, client=client, scopes=["openid"])  # type: ignore[arg-type]
     _browser, _client, _new = _id_token(register_client, citizen)
     new_kid = jwt.get_unverified_header(_new)["kid"]

@@ -85,16 +85,17 @@ def test_anonymous_person_is_sent_to_sign_in_and_back(register_client: RegisterC
 def test_prompt_login_asks_for_a_fresh_sign_in(
     register_client: RegisterClient, citizen: User
 ) -> None:
-    """prompt=login signs the person out and back in, even with a session."""
+    """prompt=login asks the signed-in person for their password again, without signing
+    them out, and comes back to the same request."""
     client, _secret = register_client()
     consent_give(user=citizen, client=client, scopes=["openid"])
     browser = BrowserClient()
     sign_in_as(browser, citizen)
     result = authorize(browser, client, prompt="login")
-    assert urlsplit(result.location).path.endswith("/account/sign-in")
+    assert urlsplit(result.location).path == reverse("accounts:reauthenticate")
     next_url = parse_qs(urlsplit(result.location).query)["next"][0]
-    assert "prompt" not in parse_qs(urlsplit(next_url).query)
-    assert "_auth_user_id" not in browser.session
+    assert parse_qs(urlsplit(next_url).query)["prompt"] == ["login"]
+    assert "_auth_user_id" in browser.session
 
 
 def test_max_age_exceeded_asks_for_a_fresh_sign_in_and_auth_time_is_in_the_token(
@@ -107,7 +108,7 @@ def test_max_age_exceeded_asks_for_a_fresh_sign_in_and_auth_time_is_in_the_token
     old = int(time.time()) - 600
     sign_in_as(browser, citizen, auth_time=old)
     stale = authorize(browser, client, max_age="60")
-    assert urlsplit(stale.location).path.endswith("/account/sign-in")
+    assert urlsplit(stale.location).path == reverse("accounts:reauthenticate")
     sign_in_as(browser, citizen, auth_time=old)
     silent = authorize(browser, client, max_age="60", prompt="none")
     assert silent.params["error"] == "login_required"
