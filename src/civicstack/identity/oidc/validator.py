@@ -63,6 +63,19 @@ SECRET_PREFIX = "hmac-sha256$"  # noqa: S105 - the stored form's label, not a se
 _MAX_ASSERTION_SECONDS = 3600
 
 
+# What the refresh grant reads of a refresh token, its access token and its person.
+_REFRESH_FIELDS = (
+    "token_family",
+    "resource",
+    "application_id",
+    "access_token_id",
+    "revoked",
+    "access_token__scope",
+    "access_token__expires",
+    "user__is_active",
+)
+
+
 def secret_digest(secret: str) -> str:
     """Return the stored form of a client secret: an HMAC-SHA256 under a SECRET_KEY-derived key."""
     key = hashlib.sha256(b"civicstack oidc client secrets\x00" + settings.SECRET_KEY.encode())
@@ -325,10 +338,12 @@ class CivicstackValidator(OAuth2Validator):  # type: ignore[misc]
         checksum = hashlib.sha256(refresh_token.encode()).hexdigest()
         # One query: rows share a checksum only across revocations ((checksum, revoked) is
         # unique), so the live row comes first, else the latest revoked one; with the access
-        # token (scopes, expiry) and the person the grant needs next.
+        # token (scopes, expiry) and the person the grant needs next. Of the person, only
+        # what the grant uses: the key (``sub``, the new tokens' owner) and whether active.
         token = (
             RefreshToken.objects.filter(token_checksum=checksum)
             .select_related("access_token", "user")
+            .only(*_REFRESH_FIELDS)
             .order_by(F("revoked").desc(nulls_first=True))
             .first()
         )
