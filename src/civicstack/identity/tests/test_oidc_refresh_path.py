@@ -58,7 +58,7 @@ def test_a_refresh_takes_one_write_transaction_and_few_statements(
 ) -> None:
     """Three reads (client, refresh token with its access token and person, the code's
     sign-in context) and one transaction of five writes; django-oauth-toolkit's own path
-    took 20 statements and two write transactions."""
+    took 19 statements and two write transactions."""
     _browser, client, secret, tokens = first_tokens
     with CaptureQueriesContext(connection) as queries:
         answer = _refresh(client, secret, tokens["refresh_token"])
