@@ -6,15 +6,22 @@ Run from the repository root (``make bench-identity`` runs it with the defaults)
 
     .venv/bin/python bench/identity.py [--duration 10] [--warmup 2] [--connections 32]
                                        [--signin-connections 16] [--rounds 1]
-                                       [--keep] [--json FILE]
+                                       [--only NAME[,NAME]] [--db sqlite|postgres]
+                                       [--pg-database NAME] [--keep] [--json FILE]
+
+``--only refresh`` measures only the scenarios whose names contain one of the given words
+(here both refresh rows; ``--only floor,refresh`` adds the floors). ``--db postgres`` runs
+the server on a fresh PostgreSQL database (``--pg-database``, default
+``civicstack_bench_identity``, dropped afterwards) on 127.0.0.1:5432 as user postgres.
 
 It:
 
 1. copies ``src/`` into a work dir under /tmp and prepares an isolated var dir there (a
-   fresh SQLite database): migrate, ``demo load`` (the demo citizen and platform admin),
-   then, with ``civicstack shell -c``, makes the signing keys and registers three clients
-   through ``identity.services.client_register``: a machine client (client_credentials)
-   and two web clients (code flow + refresh tokens) whose ID tokens are RS256 and ES256;
+   fresh SQLite database, or PostgreSQL with ``--db postgres``): migrate, ``demo load``
+   (the demo citizen and platform admin), then, with ``civicstack shell -c``, makes the
+   signing keys and registers three clients through ``identity.services.client_register``:
+   a machine client (client_credentials) and two web clients (code flow + refresh
+   tokens) whose ID tokens are RS256 and ES256;
 2. starts ``civicstack serve --no-worker --no-scheduler`` in production mode on a free
    port on 127.0.0.1 (the web server ``make run`` starts, its default workers and
    threads), with ``OIDC_ISSUER`` pointing at it; signs the demo citizen in through the
@@ -82,6 +89,9 @@ from run import (  # type: ignore[import-not-found]
     civicstack_command,
     floor_command,
     free_port,
+    postgres_available,
+    postgres_recreate,
+    postgres_vacuum,
     run_step,
     snapshot_source,
     stop_process_group,
@@ -248,12 +258,20 @@ def server(
 # --- Preparation -------------------------------------------------------------------------------
 
 
-def prepare(work_dir: Path, *, log: IO[str]) -> tuple[dict[str, str], dict[str, list[str]]]:
-    """Fill a fresh SQLite database; register the clients; return the env and the clients."""
+def prepare(
+    work_dir: Path, *, log: IO[str], pg_database: str | None = None
+) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """Fill a fresh database; register the clients; return the env and the clients.
+
+    SQLite in the work dir, or the PostgreSQL database ``pg_database`` (made afresh).
+    """
     var_dir = work_dir / "var"
     var_dir.mkdir()
     source = snapshot_source(work_dir)
     env = base_environment(var_dir, source)
+    if pg_database is not None:
+        postgres_recreate(log=log, database=pg_database)
+        env["DATABASE_URL"] = f"postgres://postgres@{HOST}:5432/{pg_database}"
     load_env = {**env, "CIVICSTACK_ENVIRONMENT": "development"}
     cs = civicstack_command()
     run_step([*cs, "migrate", "--no-input"], env=env, log=log, timeout=600)
@@ -262,6 +280,8 @@ def prepare(work_dir: Path, *, log: IO[str]) -> tuple[dict[str, str], dict[str, 
     out = work_dir / "clients.json"
     code = SETUP_CODE.replace("REDIRECT", repr(REDIRECT_URI)).replace("OUT", repr(str(out)))
     run_step([*cs, "shell", "-c", code], env=env, log=log, timeout=300)
+    if pg_database is not None:
+        postgres_vacuum(database=pg_database, env=env, log=log)
     run_step(
         [*cs, "collectstatic", "--no-input", "--verbosity", "0"], env=env, log=log, timeout=300
     )
@@ -785,6 +805,12 @@ def print_report(results: dict[str, LoadResult], signing: list[SigningResult], c
         )
 
 
+def selected(name: str, only: str) -> bool:
+    """Return True when scenario ``name`` is measured under ``--only`` (empty: every one)."""
+    words = [word.strip() for word in only.split(",") if word.strip()]
+    return not words or any(word in name for word in words)
+
+
 async def run_scenarios(
     base: str,
     clients: dict[str, list[str]],
@@ -796,7 +822,8 @@ async def run_scenarios(
     scenarios = Scenarios(base, clients, cookie)
     connections = args.connections
     for alg in ("RS256", "ES256"):
-        await scenarios.seed_chains(alg, connections)
+        if selected(f"refresh {alg}", args.only):
+            await scenarios.seed_chains(alg, connections)
     plan: list[tuple[str, Operation, int]] = [
         ("floor: health", scenarios.get("/health/live"), connections),
         ("floor: discovery", scenarios.get("/oidc/.well-known/openid-configuration"), connections),
@@ -808,6 +835,7 @@ async def run_scenarios(
         ("round trip ES256", scenarios.round_trip("ES256"), connections),
         ("password sign-in", scenarios.sign_in, args.signin_connections),
     ]
+    plan = [step for step in plan if selected(step[0], args.only)]
     results: dict[str, LoadResult] = {}
     for round_number in range(args.rounds):
         print(f"   round {round_number + 1} of {args.rounds}", flush=True)
@@ -859,11 +887,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--signin-connections", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=1, help="measure N times, keep the best")
     parser.add_argument("--signing-seconds", type=float, default=2.0)
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated words: measure only the scenarios whose names contain one",
+    )
+    parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--pg-database", default="civicstack_bench_identity")
     parser.add_argument("--keep", action="store_true", help="keep the work dir")
     parser.add_argument("--json", type=Path, default=None, help="also write results here")
     args = parser.parse_args(argv)
     if not 0 < args.duration <= 120 or not 1 <= args.rounds <= 5 or args.connections < 1:
         parser.error("--duration in (0, 120], --rounds in 1..5, --connections >= 1")
+    if not re.fullmatch(r"[a-z][a-z0-9_]{0,62}", args.pg_database):
+        parser.error("--pg-database: lower-case letters, digits and _ only")
+    pg_database = args.pg_database if args.db == "postgres" else None
+    if pg_database is not None and not postgres_available():
+        parser.error("--db postgres: no PostgreSQL on 127.0.0.1:5432")
 
     about = machine()
     cores = int(about["cpus"] or 1)
@@ -879,11 +919,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"work dir {work_dir} (log: {log_path})", flush=True)
     results: dict[str, LoadResult] = {}
     failed = False
-    notes: list[str] = [f"load average before: {load_average()}"]
+    notes: list[str] = [
+        f"load average before: {load_average()}",
+        f"database: {'PostgreSQL ' + pg_database if pg_database else 'SQLite'}",
+    ]
     started = time.monotonic()
     try:
         with log_path.open("a") as log:
-            env, clients = prepare(work_dir, log=log)
+            env, clients = prepare(work_dir, log=log, pg_database=pg_database)
         print(f"prepared in {time.monotonic() - started:.1f} s", flush=True)
         port = free_port()
         env = {
@@ -907,20 +950,24 @@ def main(argv: list[str] | None = None) -> int:
         ) as (base, process):
             cookie = sign_in_and_consent(base, clients)
             results = asyncio.run(run_scenarios(base, clients, cookie, args, process.pid))
-        results = {
-            "floor: bare Django app": asyncio.run(measure_floor_app(args, env, work_dir)),
-            **results,
-        }
+        if selected("floor: bare Django app", args.only):
+            results = {
+                "floor: bare Django app": asyncio.run(measure_floor_app(args, env, work_dir)),
+                **results,
+            }
     except BenchError as error:
         failed = True
         notes.append(f"failed: {error}")
         print(f"FAILED: {error}", flush=True)
     finally:
+        if pg_database is not None and not args.keep:
+            with log_path.open("a") as log, contextlib.suppress(BenchError):
+                postgres_recreate(log=log, drop_only=True, database=pg_database)
         if failed or args.keep:
             print(f"kept {work_dir} for its logs", flush=True)
         else:
             shutil.rmtree(work_dir, ignore_errors=True)
-    signing = signing_times(args.signing_seconds)
+    signing = signing_times(args.signing_seconds) if args.signing_seconds > 0 else []
     notes.append(f"load average after: {load_average()}")
     print_report(results, signing, cores)
     for note in notes:

@@ -10,6 +10,12 @@ Differences from django-oauth-toolkit's defaults, and why:
   use produced.
 - ID tokens are signed with Civicstack's rotating keys (RS256 by default, ES256 on
   request), carry a kid, and the authentication context recorded with the code.
+- A refresh is a handful of statements (docs/performance.md, "Sign-in and tokens"): one
+  query finds the refresh token with its access token and person, and the rotation is one
+  transaction of plain writes (claim the old token, delete its access token, insert the ID
+  token row, the access token and the refresh token), where django-oauth-toolkit re-reads
+  and locks each row first. The ID token row is written in that same transaction rather
+  than on its own, so a grant takes SQLite's one write lock once.
 """
 
 from __future__ import annotations
@@ -27,12 +33,21 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, router, transaction
+from django.db.models import F
 from django.utils import timezone
 from jwcrypto import jwk, jws
-from oauth2_provider.models import AccessToken, RefreshToken
+from oauth2_provider.exceptions import FatalClientError
+from oauth2_provider.models import (
+    AccessToken,
+    IDToken,
+    RefreshToken,
+    refresh_token_expire_timedelta,
+)
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauth2_provider.scopes import BaseScopes
+from oauth2_provider.settings import oauth2_settings
+from oauthlib.oauth2.rfc6749 import errors
 from oauthlib.openid import Server
 
 from civicstack.identity.models import AuthMethod, Client, ClientAssertion, Grant
@@ -46,6 +61,21 @@ SECRET_PREFIX = "hmac-sha256$"  # noqa: S105 - the stored form's label, not a se
 # Client assertions may live up to an hour (Authlib's default lifetime); each jti is kept
 # until its exp, so a replay is refused for as long as the assertion is valid.
 _MAX_ASSERTION_SECONDS = 3600
+
+
+# What the refresh grant reads of a refresh token, its access token and its person.
+# What an ID token (and the checks before a refresh) read from the sign-in's Grant.
+_GRANT_ID_TOKEN_FIELDS = ("acr", "amr", "auth_time", "sid", "represents")
+_REFRESH_FIELDS = (
+    "token_family",
+    "resource",
+    "application_id",
+    "access_token_id",
+    "revoked",
+    "access_token__scope",
+    "access_token__expires",
+    "user__is_active",
+)
 
 
 def secret_digest(secret: str) -> str:
@@ -65,6 +95,22 @@ def secret_matches(secret: str, stored: str) -> bool:
 def token_endpoint() -> str:
     """Return the token endpoint's absolute URL."""
     return str(settings.OIDC_ISSUER) + "/token"
+
+
+class _RefreshTokenUsed(errors.InvalidGrantError):  # type: ignore[misc]
+    """invalid_grant raised while storing tokens, answered as JSON like a failed check.
+
+    django-oauth-toolkit answers an error raised there with the error's own headers, which
+    for a 400 are none.
+    """
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {
+            "Content-Type": "application/json",
+            "Cache-Control": "no-store",
+            "Pragma": "no-cache",
+        }
 
 
 class ClientScopes(BaseScopes):
@@ -292,18 +338,41 @@ class CivicstackValidator(OAuth2Validator):  # type: ignore[misc]
         if not isinstance(refresh_token, str) or not refresh_token or len(refresh_token) > 255:
             return False
         checksum = hashlib.sha256(refresh_token.encode()).hexdigest()
-        old = (
-            RefreshToken.objects.filter(token_checksum=checksum, revoked__isnull=False)
-            .exclude(token_family__isnull=True)
+        # One query: rows share a checksum only across revocations ((checksum, revoked) is
+        # unique), so the live row comes first, else the latest revoked one; with the access
+        # token (scopes, expiry) and the person the grant needs next. Of the person, only
+        # what the grant uses: the key (``sub``, the new tokens' owner) and whether active.
+        token = (
+            RefreshToken.objects.filter(token_checksum=checksum)
+            .select_related("access_token", "user")
+            .only(*_REFRESH_FIELDS)
+            .order_by(F("revoked").desc(nulls_first=True))
             .first()
         )
-        live = RefreshToken.objects.filter(token_checksum=checksum, revoked__isnull=True).exists()
-        if old is not None and not live:
-            services.token_family_revoke(
-                token_family=old.token_family, client=old.application, reason="refresh_token_reuse"
-            )
+        if token is None:
             return False
-        if not super().validate_refresh_token(refresh_token, client, request, *args, **kwargs):
+        if token.revoked is not None:
+            # A rotated (or revoked) refresh token came back: revoke its whole family.
+            if token.token_family:
+                services.token_family_revoke(
+                    token_family=token.token_family,
+                    client=token.application,
+                    reason="refresh_token_reuse",
+                )
+            return False
+        # django-oauth-toolkit's own checks (OAuth2Validator.validate_refresh_token): a live
+        # refresh token always has its access token, and dies REFRESH_TOKEN_EXPIRE_SECONDS
+        # after that access token expires.
+        access = token.access_token
+        if access is None:
+            return False
+        lifetime = refresh_token_expire_timedelta()
+        if lifetime and access.expires + lifetime <= timezone.now():
+            return False
+        request.user = token.user
+        request.refresh_token = refresh_token
+        request.refresh_token_instance = token
+        if client is None or token.application_id != client.pk:
             return False
         return self._refresh_still_allowed(request)
 
@@ -322,13 +391,21 @@ class CivicstackValidator(OAuth2Validator):  # type: ignore[misc]
         if instance is None:
             return False
         family = instance.token_family
-        grant = Grant.objects.filter(token_family=family).first() if family else None
+        # The sign-in behind the family; kept on the request for the ID token it is about to
+        # get (one read instead of two).
+        grant = (
+            Grant.objects.filter(token_family=family).only(*_GRANT_ID_TOKEN_FIELDS).first()
+            if family
+            else None
+        )
+        request.civicstack_grant = grant
         started = grant.auth_time if grant is not None else int(instance.created.timestamp())
         user = instance.user
+        client = request.client
         reason = ""
         if user is None or not user.is_active:
             reason = "user_inactive"
-        elif instance.application is None or instance.application.disabled_at is not None:
+        elif client is None or client.disabled_at is not None:
             reason = "client_disabled"
         elif int(time.time()) - started > int(settings.OIDC_FAMILY_MAX_SECONDS):
             reason = "family_too_old"
@@ -343,13 +420,72 @@ class CivicstackValidator(OAuth2Validator):  # type: ignore[misc]
         # Without a family (none is made when reuse protection is off) deleting the access
         # token is enough: a refresh token without one is refused.
         services.oidc_tokens_refuse(
-            client=instance.application,
+            client=client,
             user=user,
             reason=reason,
             token_family=family,
             access_token_id=None if family else instance.access_token_id,
         )
         return False
+
+    def _save_bearer_token(self, token: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
+        old = getattr(request, "refresh_token_instance", None)
+        if (
+            request.grant_type != "refresh_token"
+            or not isinstance(old, RefreshToken)
+            or not token.get("refresh_token")
+        ):
+            return super()._save_bearer_token(token, request, *args, **kwargs)
+        return self._rotate(token, request, old)
+
+    def _rotate(self, token: Any, request: Any, old: RefreshToken) -> None:
+        """Revoke ``old`` and its access token; store the new access and refresh tokens.
+
+        Runs inside save_bearer_token's transaction. Where django-oauth-toolkit locks and
+        re-reads the old refresh token and its access token and then revokes them (five
+        statements before the first insert), this claims the old token with one UPDATE that
+        only succeeds while it is live: of two concurrent uses, the second finds it revoked
+        and is refused.
+        """
+        if "scope" not in token:
+            raise FatalClientError("Failed to renew access token: missing scope")
+        self._check_and_set_request_resource(request)
+        now = timezone.now()
+        seconds = token.get("expires_in", oauth2_settings.ACCESS_TOKEN_EXPIRE_SECONDS)
+        claimed = RefreshToken.objects.filter(pk=old.pk, revoked__isnull=True).update(
+            revoked=now, updated=now, access_token=None
+        )
+        if not claimed:
+            raise _RefreshTokenUsed(request=request)
+        if old.access_token_id is not None:
+            # Nothing else points at an access token (a test keeps this true): its refresh
+            # token's access_token (SET_NULL) was cleared just above, and Grant keeps a plain
+            # id. So a bare DELETE is what Model.delete() would end with, without its SELECT
+            # and UPDATE first.
+            stale = AccessToken.objects.filter(pk=old.access_token_id)
+            stale._raw_delete(router.db_for_write(AccessToken))
+        old.revoked, old.access_token = now, None
+        access = self._create_access_token(
+            now + timedelta(seconds=seconds), request, token, source_refresh_token=old
+        )
+        self._create_refresh_token(request, token["refresh_token"], access, old)
+        request.refresh_token_instance = None
+
+    def _create_access_token(
+        self, expires: Any, request: Any, token: Any, source_refresh_token: Any = None
+    ) -> AccessToken:
+        access = AccessToken(
+            user=request.user,
+            scope=token["scope"],
+            expires=expires,
+            id_token=self._store_id_token(request) if token.get("id_token") else None,
+            application=request.client,
+            source_refresh_token=source_refresh_token,
+            resource=getattr(request, "resource", []),
+        )
+        self._set_token_value(access, token["access_token"])
+        access.save()
+        return access
 
     def save_bearer_token(self, token: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
         # oauthlib mints a refresh token for every code; a client not registered for the
@@ -379,9 +515,16 @@ class CivicstackValidator(OAuth2Validator):  # type: ignore[misc]
     def _grant_for_id_token(self, request: Any) -> Grant | None:
         if request.grant_type == "authorization_code":
             return self._grant(request.code, request)
+        if hasattr(request, "civicstack_grant"):
+            kept: Grant | None = request.civicstack_grant
+            return kept
         instance = getattr(request, "refresh_token_instance", None)
         if instance is not None and instance.token_family:
-            return Grant.objects.filter(token_family=instance.token_family).first()
+            return (
+                Grant.objects.filter(token_family=instance.token_family)
+                .only(*_GRANT_ID_TOKEN_FIELDS)
+                .first()
+            )
         return None
 
     def get_id_token_dictionary(
@@ -419,10 +562,21 @@ class CivicstackValidator(OAuth2Validator):  # type: ignore[misc]
             id_token["nonce"] = request.nonce
         id_token["aud"] = request.client.client_id
         signed = keys.sign(id_token, request.client.id_token_alg)
-        id_token_row = self._save_id_token(id_token["jti"], request, expires)
-        request.access_token = id_token_row
-        request.id_token = id_token_row
+        # The row is written with the access token, in save_bearer_token's transaction.
+        request._civicstack_id_token = (id_token["jti"], expires)
         return signed
+
+    def _store_id_token(self, request: Any) -> IDToken | None:
+        """Write the IDToken row of the ID token finalize_id_token signed for this request."""
+        pending = getattr(request, "_civicstack_id_token", None)
+        if pending is None:
+            return None
+        request._civicstack_id_token = None
+        jti, expires = pending
+        row = self._save_id_token(jti, request, expires)
+        request.access_token = row
+        request.id_token = row
+        return row  # type: ignore[no-any-return]
 
     def _load_id_token(self, token: Any) -> Any:
         from oauth2_provider.models import get_id_token_model
