@@ -5,7 +5,7 @@ Everything works without JavaScript: each action is a form posted by a button.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Any
 
@@ -104,50 +104,71 @@ def mandates_given(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _permission_form(
+    request: HttpRequest,
+    *,
+    email_field: str,
+    bad_date: str,
+    give: Callable[[str, bool, list[str], date | None], None],
+) -> tuple[list[dict[str, str]], dict[str, Any], bool]:
+    """Read a form that lets someone act for another (who, for what, until when) and give it.
+
+    Return the errors, the values to show again, and whether the permission was given.
+    """
+    errors: list[dict[str, str]] = []
+    values: dict[str, Any] = {"scope": "all", "email": "", "date": {}, "chosen": []}
+    if request.method != "POST":
+        return errors, values, False
+    all_services, chosen = _scope_from(request.POST)
+    expires_on, raw_date = date_from(request.POST, "expires_on")
+    email = str(request.POST.get(email_field, ""))[:300]
+    values = {
+        "scope": "all" if all_services else "chosen",
+        "email": email,
+        "date": raw_date,
+        "chosen": chosen,
+    }
+    if expires_on is None and any(raw_date.values()):
+        return [{"field": "expires_on-day", "message": bad_date}], values, False
+    try:
+        give(email, all_services, chosen, expires_on)
+    except ValidationFailed as error:
+        errors = [
+            {**e, "field": "expires_on-day" if e["field"] == "expires_on" else e["field"]}
+            for e in _errors(error)
+        ]
+    except PermissionDenied as error:
+        errors = [{"field": email_field, "message": str(error.message)}]
+    return errors, values, not errors
+
+
 @never_cache
 @login_required
 @_GET_POST
 def mandate_give(request: HttpRequest) -> HttpResponse:
     """Give another person permission to act for you: who, for what, until when."""
-    errors: list[dict[str, str]] = []
-    values: dict[str, Any] = {"scope": "all", "email": "", "date": {}, "chosen": []}
-    if request.method == "POST":
-        all_services, chosen = _scope_from(request.POST)
-        expires_on, raw_date = date_from(request.POST, "expires_on")
-        email = str(request.POST.get("representative_email", ""))[:300]
-        values = {
-            "scope": "all" if all_services else "chosen",
-            "email": email,
-            "date": raw_date,
-            "chosen": chosen,
-        }
-        if expires_on is None and any(raw_date.values()):
-            errors.append(
-                {
-                    "field": "expires_on-day",
-                    "message": _("The date the permission ends must be a real date"),
-                }
-            )
-        else:
-            try:
-                services.mandate_give(
-                    actor=request.user,
-                    representative_email=email,
-                    all_services=all_services,
-                    service_ids=chosen,
-                    expires_on=expires_on,
-                )
-            except ValidationFailed as error:
-                errors = [
-                    {**e, "field": "expires_on-day" if e["field"] == "expires_on" else e["field"]}
-                    for e in _errors(error)
-                ]
-            else:
-                messages.success(
-                    request,
-                    _("You gave %(email)s permission to act for you.") % {"email": email.strip()},
-                )
-                return HttpResponseRedirect(reverse("identity:mandates-given"))
+
+    def give(email: str, all_services: bool, chosen: list[str], expires_on: date | None) -> None:
+        services.mandate_give(
+            actor=request.user,
+            representative_email=email,
+            all_services=all_services,
+            service_ids=chosen,
+            expires_on=expires_on,
+        )
+
+    errors, values, given = _permission_form(
+        request,
+        email_field="representative_email",
+        bad_date=_("The date the permission ends must be a real date"),
+        give=give,
+    )
+    if given:
+        messages.success(
+            request,
+            _("You gave %(email)s permission to act for you.") % {"email": values["email"].strip()},
+        )
+        return HttpResponseRedirect(reverse("identity:mandates-given"))
     return render(
         request,
         "identity/representation/give.html",
@@ -264,49 +285,30 @@ def business_delegate(request: HttpRequest, representation_id: Any) -> HttpRespo
     )
     if representation is None or not representation.can_delegate:
         raise Http404
-    errors: list[dict[str, str]] = []
-    values: dict[str, Any] = {"scope": "all", "email": "", "date": {}, "chosen": []}
-    if request.method == "POST":
-        all_services, chosen = _scope_from(request.POST)
-        expires_on, raw_date = date_from(request.POST, "expires_on")
-        email = str(request.POST.get("colleague_email", ""))[:300]
-        values = {
-            "scope": "all" if all_services else "chosen",
-            "email": email,
-            "date": raw_date,
-            "chosen": chosen,
-        }
-        if expires_on is None and any(raw_date.values()):
-            errors.append(
-                {
-                    "field": "expires_on-day",
-                    "message": _("The date the access ends must be a real date"),
-                }
-            )
-        else:
-            try:
-                services.business_representation_delegate(
-                    actor=request.user,
-                    representation=representation,
-                    colleague_email=email,
-                    all_services=all_services,
-                    service_ids=chosen,
-                    expires_on=expires_on,
-                )
-            except ValidationFailed as error:
-                errors = [
-                    {**e, "field": "expires_on-day" if e["field"] == "expires_on" else e["field"]}
-                    for e in _errors(error)
-                ]
-            except PermissionDenied as error:
-                errors = [{"field": "colleague_email", "message": str(error.message)}]
-            else:
-                messages.success(
-                    request,
-                    _("%(email)s can now act for %(business)s.")
-                    % {"email": email.strip(), "business": representation.business.name},
-                )
-                return HttpResponseRedirect(reverse("identity:acting-choose"))
+
+    def give(email: str, all_services: bool, chosen: list[str], expires_on: date | None) -> None:
+        services.business_representation_delegate(
+            actor=request.user,
+            representation=representation,
+            colleague_email=email,
+            all_services=all_services,
+            service_ids=chosen,
+            expires_on=expires_on,
+        )
+
+    errors, values, given = _permission_form(
+        request,
+        email_field="colleague_email",
+        bad_date=_("The date the access ends must be a real date"),
+        give=give,
+    )
+    if given:
+        messages.success(
+            request,
+            _("%(email)s can now act for %(business)s.")
+            % {"email": values["email"].strip(), "business": representation.business.name},
+        )
+        return HttpResponseRedirect(reverse("identity:acting-choose"))
     return render(
         request,
         "identity/representation/delegate.html",
