@@ -62,12 +62,10 @@ import contextlib
 import hashlib
 import json
 import os
-import platform
 import re
 import secrets
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -89,6 +87,7 @@ from run import (  # type: ignore[import-not-found]
     civicstack_command,
     floor_command,
     free_port,
+    machine_basics,
     postgres_available,
     postgres_recreate,
     postgres_vacuum,
@@ -701,43 +700,22 @@ def signing_times(seconds: float) -> list[SigningResult]:
 # --- Report ---------------------------------------------------------------------------------------
 
 
+# The packages whose versions are printed with the figures.
+PACKAGES = (
+    "django",
+    "django-oauth-toolkit",
+    "oauthlib",
+    "jwcrypto",
+    "granian",
+    "argon2-cffi",
+    "aiohttp",
+)
+
+
 def machine() -> dict[str, Any]:
     """Describe the machine and the software measured."""
-    model = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    memory = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
-                break
-    versions: dict[str, str] = {}
-    from importlib.metadata import version
-
-    for package in (
-        "django",
-        "django-oauth-toolkit",
-        "oauthlib",
-        "jwcrypto",
-        "granian",
-        "argon2-cffi",
-        "aiohttp",
-    ):
-        with contextlib.suppress(Exception):
-            versions[package] = version(package)
-    return {
-        "cpus": os.cpu_count(),
-        "cpu_model": model,
-        "memory": memory,
-        "python": platform.python_version(),
-        "kernel": platform.release(),
-        "sqlite": sqlite3.sqlite_version,
-        **versions,
-    }
+    described: dict[str, Any] = machine_basics(PACKAGES)
+    return described
 
 
 def load_average() -> str:

@@ -59,9 +59,7 @@ import asyncio
 import contextlib
 import json
 import os
-import platform
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -81,6 +79,7 @@ from run import (  # type: ignore[import-not-found]
     base_environment,
     civicstack_command,
     free_port,
+    machine_basics,
     postgres_available,
     postgres_recreate,
     run_step,
@@ -1129,45 +1128,22 @@ def print_report(results: list[ScenarioResult], command: str, about: dict[str, A
             print(f"{'':<26} messages not from this scenario's calls: {r.unexpected}")
 
 
+# The packages whose versions are printed with the figures.
+PACKAGES = (
+    "django",
+    "granian",
+    "django-tasks-db",
+    "django-tasks-rq",
+    "rq",
+    "psycopg",
+    "aiosmtpd",
+    "aiohttp",
+)
+
+
 def machine() -> dict[str, Any]:
     """Describe the machine and the software measured."""
-    from importlib.metadata import version
-
-    model = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    memory = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
-                break
-    versions: dict[str, str] = {}
-    for package in (
-        "django",
-        "granian",
-        "django-tasks-db",
-        "django-tasks-rq",
-        "rq",
-        "psycopg",
-        "aiosmtpd",
-        "aiohttp",
-    ):
-        with contextlib.suppress(Exception):
-            versions[package] = version(package)
-    return {
-        "cpus": os.cpu_count(),
-        "cpu_model": model,
-        "memory": memory,
-        "python": platform.python_version(),
-        "kernel": platform.release(),
-        "sqlite": sqlite3.sqlite_version,
-        "load_average": os.getloadavg(),
-        **versions,
-    }
+    return {**machine_basics(PACKAGES), "load_average": os.getloadavg()}
 
 
 # --- Command line -----------------------------------------------------------------------

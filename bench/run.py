@@ -804,8 +804,10 @@ def fastest(matrix: dict[str, dict[str, LoadResult]]) -> str:
     return max(scores, key=scores.__getitem__)
 
 
-def machine() -> dict[str, Any]:
-    """Describe the machine and the software measured."""
+def machine_basics(packages: Sequence[str]) -> dict[str, Any]:
+    """Describe the machine (CPUs, memory, Python, kernel, SQLite) and ``packages``' versions."""
+    from importlib.metadata import version
+
     model = "unknown"
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -819,12 +821,9 @@ def machine() -> dict[str, Any]:
                 memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
                 break
     versions: dict[str, str] = {}
-    for package in ("django", "granian", "gunicorn", "psycopg", "argon2-cffi"):
+    for package in packages:
         with contextlib.suppress(Exception):
-            from importlib.metadata import version
-
             versions[package] = version(package)
-    wrk = subprocess.run([tool("wrk"), "-v"], capture_output=True, text=True, check=False)
     return {
         "cpus": os.cpu_count(),
         "cpu_model": model,
@@ -832,9 +831,18 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "kernel": platform.release(),
         "sqlite": sqlite3.sqlite_version,
+        **versions,
+    }
+
+
+def machine() -> dict[str, Any]:
+    """Describe the machine and the software measured."""
+    described = machine_basics(("django", "granian", "gunicorn", "psycopg", "argon2-cffi"))
+    wrk = subprocess.run([tool("wrk"), "-v"], capture_output=True, text=True, check=False)
+    return {
+        **described,
         "wrk": (wrk.stdout + wrk.stderr).splitlines()[0] if wrk.stdout or wrk.stderr else "",
         "load_average": os.getloadavg(),
-        **versions,
     }
 
 
