@@ -6,11 +6,12 @@ from urllib.parse import urlencode
 
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
+from civicstack.accounts import selectors as accounts_selectors
 from civicstack.identity import selectors
 from civicstack.identity.constants import Level
 
@@ -30,12 +31,9 @@ def safe_next(request: HttpRequest, value: object) -> str:
     return ""
 
 
-def url_with_next(name: str, next_url: str) -> str | None:
-    """Return the URL named ``name`` with ``?next=``, or None when no such page exists yet."""
-    try:
-        url = reverse(name)
-    except NoReverseMatch:
-        return None
+def url_with_next(name: str, next_url: str) -> str:
+    """Return the URL named ``name`` with ``?next=``."""
+    url = reverse(name)
     return f"{url}?{urlencode({'next': next_url})}" if next_url else url
 
 
@@ -56,10 +54,8 @@ def step_up(request: HttpRequest) -> HttpResponse:
         return HttpResponseRedirect(next_url or reverse("accounts:account"))
     methods = selectors.auth_methods(request)
     user = request.user
-    # has_totp and has_passkey come with passkeys (accounts); before them, has_mfa meant
-    # an authenticator app and nobody had a passkey.
-    has_app = bool(getattr(user, "has_totp", getattr(user, "has_mfa", False)))
-    has_passkey = bool(getattr(user, "has_passkey", False))
+    factors = accounts_selectors.second_factors_for(user=user)
+    has_app, has_passkey = factors.authenticator_app, factors.passkey
     second_factor_done = current.satisfies(Level.SUBSTANTIAL)
     passkey_done = second_factor_done and "hwk" in methods
     verified = selectors.identity_verified(user, level=Level.HIGH)
