@@ -4,6 +4,8 @@ Private keys are stored encrypted (AES-GCM) under a key derived from SECRET_KEY,
 key's row id as associated data, so a copied ciphertext cannot be moved to another row.
 Each process keeps decrypted keys in memory by kid: decrypting and parsing a PEM on every
 token would cost more than signing it.
+
+Signing itself is in ``jose``: a compact JWS built on the cached key objects.
 """
 
 from __future__ import annotations
@@ -23,9 +25,9 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 from jwcrypto import jwk, jws
-from jwcrypto.common import json_encode
 
 from civicstack.identity.models import SigningAlg, SigningKey
+from civicstack.identity.oidc import jose
 
 # How long an active key stays the one used before another process sees a rotation.
 _ACTIVE_CACHE_SECONDS = 30.0
@@ -34,7 +36,7 @@ JWKS_MAX_AGE = 60
 # Added to JWKS_MAX_AGE before a new key signs: clock skew and a slow fetch.
 _ACTIVATION_MARGIN_SECONDS = 60
 _lock = threading.Lock()
-_private: dict[str, jwk.JWK] = {}
+_private: dict[str, jose.PrivateKey] = {}
 _active: dict[str, tuple[float, SigningKey]] = {}
 
 
@@ -85,13 +87,15 @@ def key_new(alg: str) -> SigningKey:
     return key
 
 
-def _private_jwk(key: SigningKey) -> jwk.JWK:
+def _private_key(key: SigningKey) -> jose.PrivateKey:
     cached = _private.get(key.kid)
     if cached is not None:
         return cached
     blob = bytes(key.private_key_encrypted)
     pem = _cipher().decrypt(blob[:12], blob[12:], str(key.pk).encode())
-    private = jwk.JWK.from_pem(pem)
+    private = serialization.load_pem_private_key(pem, password=None)
+    if not isinstance(private, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
+        raise ValueError(f"signing key {key.kid} is neither RSA nor EC")
     with _lock:
         _private[key.kid] = private
     return private
@@ -158,14 +162,10 @@ def jwks_document() -> dict[str, Any]:
 
 def sign(claims: dict[str, Any], alg: str) -> str:
     """Return ``claims`` as a compact JWS signed with the active ``alg`` key, with its kid."""
+    if alg not in SigningAlg.values:
+        raise ValueError("unsupported signing algorithm")
     key = active_key(alg)
-    token = jws.JWS(json.dumps(claims, separators=(",", ":")).encode())
-    token.add_signature(
-        _private_jwk(key),
-        alg=alg,
-        protected=json_encode({"alg": alg, "kid": key.kid, "typ": "JWT"}),
-    )
-    return str(token.serialize(compact=True))
+    return jose.sign_compact(claims, alg=alg, kid=key.kid, key=_private_key(key))
 
 
 def verify(token: str, *, leeway_expired: bool = False) -> dict[str, Any] | None:
