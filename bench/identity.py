@@ -680,7 +680,6 @@ def signing_times(seconds: float) -> list[SigningResult]:
         "at_hash": secrets.token_urlsafe(16),
         "sid": secrets.token_urlsafe(16),
     }
-    payload = json.dumps(claims, separators=(",", ":")).encode()
     results = []
     for alg, key, label in (
         ("RS256", jwk.JWK.generate(kty="RSA", size=2048), "RSA 2048"),
@@ -693,7 +692,8 @@ def signing_times(seconds: float) -> list[SigningResult]:
         public = jwk.JWK(**key.export_public(as_dict=True))
 
         def by_jwcrypto(alg: str = alg, key: Any = key, header: str = header) -> str:
-            signer = jws.JWS(payload)
+            # As the provider did: the claims are encoded on every call, by both signers.
+            signer = jws.JWS(json.dumps(claims, separators=(",", ":")).encode())
             signer.add_signature(key, alg=alg, protected=header)
             return str(signer.serialize(compact=True))
 
