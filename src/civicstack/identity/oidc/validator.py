@@ -63,9 +63,9 @@ SECRET_PREFIX = "hmac-sha256$"  # noqa: S105 - the stored form's label, not a se
 _MAX_ASSERTION_SECONDS = 3600
 
 
-# What the refresh grant reads of a refresh token, its access token and its person.
 # What an ID token (and the checks before a refresh) read from the sign-in's Grant.
 _GRANT_ID_TOKEN_FIELDS = ("acr", "amr", "auth_time", "sid", "represents")
+# What the refresh grant reads of a refresh token, its access token and its person.
 _REFRESH_FIELDS = (
     "token_family",
     "resource",
@@ -515,17 +515,9 @@ class CivicstackValidator(OAuth2Validator):  # type: ignore[misc]
     def _grant_for_id_token(self, request: Any) -> Grant | None:
         if request.grant_type == "authorization_code":
             return self._grant(request.code, request)
-        if hasattr(request, "civicstack_grant"):
-            kept: Grant | None = request.civicstack_grant
-            return kept
-        instance = getattr(request, "refresh_token_instance", None)
-        if instance is not None and instance.token_family:
-            return (
-                Grant.objects.filter(token_family=instance.token_family)
-                .only(*_GRANT_ID_TOKEN_FIELDS)
-                .first()
-            )
-        return None
+        # A refresh: _refresh_still_allowed read the family's sign-in before allowing it.
+        kept: Grant | None = getattr(request, "civicstack_grant", None)
+        return kept
 
     def get_id_token_dictionary(
         self, token: Any, token_handler: Any, request: Any
