@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 import uuid
 from typing import Any
@@ -232,6 +233,26 @@ def test_refresh_rotates_and_reuse_revokes_the_whole_family(
     assert not RefreshToken.objects.filter(application=client, revoked__isnull=True).exists()
     assert not AccessToken.objects.filter(application=client).exists()
     assert AuditEvent.objects.filter(action="identity.token_family_revoked").exists()
+
+
+def test_access_and_refresh_tokens_carry_256_random_bits(
+    ready: tuple[BrowserClient, Client, str],
+) -> None:
+    """Every token the endpoint issues is 32 random bytes in URL-safe base64, and new each time."""
+    browser, client, secret = ready
+    result = authorize(browser, client)
+    tokens = exchange(browser, client, secret, result.params["code"], result.verifier).json()
+    rotated = _refresh(browser, client, secret, tokens["refresh_token"]).json()
+    issued = [
+        tokens["access_token"],
+        tokens["refresh_token"],
+        rotated["access_token"],
+        rotated["refresh_token"],
+    ]
+    for value in issued:
+        assert re.fullmatch(r"[A-Za-z0-9_-]{43}", value), value
+        assert len(base64.urlsafe_b64decode(value + "=")) == 32
+    assert len(set(issued)) == len(issued)
 
 
 # --- Client authentication -------------------------------------------------------------
